@@ -1,0 +1,1 @@
+//! Device nodes each GPU and MIG device needs (to be written).

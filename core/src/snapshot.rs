@@ -1,0 +1,115 @@
+//! What NVML said about the node, taken once and sorted.
+//!
+//! The generator fills a [`Snapshot`] from NVML (or from the simulator,
+//! through the same code path) and everything downstream renders it with
+//! pure functions, so the same hardware always gives the same output
+//! whatever order NVML enumerated it in.
+
+use serde::{Deserialize, Serialize};
+
+/// Every GPU NVML reported, sorted by NVML index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// Driver version as NVML reports it, e.g. `580.159.04`.
+    pub driver_version: String,
+    /// CUDA driver API version, e.g. `13.0`, when NVML reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_version: Option<String>,
+    pub gpus: Vec<Gpu>,
+}
+
+/// A physical GPU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gpu {
+    /// NVML index: the order CUDA and nvidia-smi number GPUs in.
+    pub index: u32,
+    /// Device minor number: `/dev/nvidia<minor>` and the key of the
+    /// capability tables. Not the index in general.
+    pub minor: u32,
+    /// `GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+    pub uuid: String,
+    /// Product name, e.g. `NVIDIA H200`.
+    pub name: String,
+    /// PCI bus id in NVML's form, e.g. `00000000:00:06.0`.
+    pub pci_bus_id: String,
+    /// MIG mode; `None` when the GPU does not support MIG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mig: Option<MigMode>,
+    /// MIG devices, sorted by their index under this GPU.
+    #[serde(default)]
+    pub mig_devices: Vec<MigDevice>,
+    /// GPU-instance profiles the GPU supports, sorted by profile id.
+    #[serde(default)]
+    pub profiles: Vec<GiProfile>,
+}
+
+impl Gpu {
+    /// MIG is enabled now (not merely pending).
+    pub fn mig_enabled(&self) -> bool {
+        self.mig.is_some_and(|m| m.current)
+    }
+}
+
+/// MIG mode as NVML reports it: current, and pending until the next reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigMode {
+    pub current: bool,
+    pub pending: bool,
+}
+
+/// A MIG device: one compute instance inside one GPU instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigDevice {
+    /// Index under the parent GPU (the slot NVML returned it from); the
+    /// `<gpu>:<mig>` names use it.
+    pub index: u32,
+    /// `MIG-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+    pub uuid: String,
+    /// GPU-instance id.
+    pub gi: u32,
+    /// Compute-instance id inside the GPU instance.
+    pub ci: u32,
+    /// Profile name without the `MIG ` prefix: `1g.18gb`, `2c.4g.20gb`,
+    /// `1g.18gb+me`.
+    pub profile: String,
+    pub memory_mib: u64,
+    pub sm_count: u32,
+    pub gi_slices: u32,
+    pub ci_slices: u32,
+}
+
+/// One row of the GPU-instance profile table (`nvidia-smi mig -lgip`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GiProfile {
+    pub id: u32,
+    /// Name without the `MIG ` prefix, e.g. `1g.18gb+me`.
+    pub name: String,
+    pub slices: u32,
+    pub instances_free: u32,
+    pub instances_total: u32,
+    pub memory_mib: u64,
+    pub sm_count: u32,
+    pub copy_engines: u32,
+    pub decoders: u32,
+    pub encoders: u32,
+    pub jpeg_decoders: u32,
+    pub ofa: u32,
+    pub p2p: bool,
+}
+
+impl Snapshot {
+    /// Put everything in canonical order: GPUs by index, MIG devices by
+    /// index, profiles by id. Call after filling it from any source.
+    pub fn sort(&mut self) {
+        self.gpus.sort_by_key(|g| g.index);
+        for gpu in &mut self.gpus {
+            gpu.mig_devices.sort_by_key(|m| m.index);
+            gpu.profiles.sort_by_key(|p| p.id);
+        }
+    }
+}

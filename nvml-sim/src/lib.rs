@@ -1,0 +1,1 @@
+//! NVML simulator (to be written).
