@@ -1,78 +1,86 @@
 //! The NVIDIA driver's `/proc` tables, parsed.
 //!
-//! Every parser is a pure function over a reader and the file's name (for
-//! error messages); [`DriverTables::load`] reads them all under a host root
-//! prefix so tests run on fake trees and the real H200 snapshot.
+//! The kernel module is the authority on which device node stands for what:
+//! the majors in `/proc/devices`, the capability minors in
+//! `/proc/driver/nvidia-caps/mig-minors`, the modes in the capability access
+//! files. NVML says *which* GPUs and MIG devices exist; these tables say
+//! *which nodes* a container needs for them, and the hook re-checks every
+//! node against them before it touches anything.
 //!
-//! PARSER HELPER: implement this module (see the task you were given).
+//! Every parser is a pure function over a reader and the file's path (used
+//! only in error messages), one submodule per file format, so each can be
+//! tested on crafted text. [`DriverTables::load`] reads them all, once each,
+//! under a host root prefix, so tests run on fake trees and on the real H200
+//! snapshot in `shared/fixtures/driver`.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod capability;
+mod gpu_information;
+mod mig_minors;
+mod params;
+mod proc_devices;
+mod tables;
+mod text;
+mod version;
+
+use std::path::PathBuf;
+
+pub use capability::{parse_capability, Capability};
+pub use gpu_information::{parse_gpu_information, GpuInformation};
+pub use mig_minors::{parse_mig_minors, MigMinors};
+pub use params::{parse_params, DriverParams};
+pub use proc_devices::{parse_proc_devices, CharDevices};
+pub use tables::DriverTables;
+pub use version::{parse_version, DriverVersion};
 
 /// Something in the driver's tables is missing or not as expected.
+///
+/// Every variant names the file; [`DriverError::Parse`] also names the
+/// 1-based line. Each message is one line and ends with what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
+    /// The file exists (or should) but could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// A line is not in the form the driver writes.
+    #[error("{}:{line}: {message}; {hint}", path.display())]
+    Parse {
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What was expected and what was found.
+        message: String,
+        /// What the user should do about it.
+        hint: &'static str,
+    },
+    /// A required file, section or field is absent.
+    #[error("{}: no {what}; {hint}", path.display())]
+    Missing {
+        path: PathBuf,
+        /// What is absent, e.g. `such file` or `"DeviceFileMinor" line`.
+        what: String,
+        hint: &'static str,
+    },
+    /// The file parses, but its lines contradict each other (or another
+    /// table).
+    #[error("{}: {message}; {hint}", path.display())]
+    Inconsistent {
+        path: PathBuf,
+        message: String,
+        hint: &'static str,
+    },
+    /// A capability name that is not a plain relative path under
+    /// `/proc/driver/nvidia/capabilities`.
+    #[error(
+        "invalid capability name {rel:?}: expected a relative path such as \
+         \"gpu0/mig/gi1/ci0/access\" or \"mig/config\" (no \"..\", no leading \"/\")"
+    )]
+    BadCapabilityName { rel: String },
 }
 
-/// Character-device majors from `/proc/devices` (name -> major).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CharDevices {
-    pub majors: BTreeMap<String, u32>,
-}
-
-impl CharDevices {
-    pub fn major(&self, name: &str) -> Option<u32> {
-        self.majors.get(name).copied()
-    }
-}
-
-/// `/proc/driver/nvidia-caps/mig-minors`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MigMinors {
-    pub config: Option<u32>,
-    pub monitor: Option<u32>,
-    /// (gpu minor, gi) -> cap minor
-    pub gi_access: BTreeMap<(u32, u32), u32>,
-    /// (gpu minor, gi, ci) -> cap minor
-    pub ci_access: BTreeMap<(u32, u32, u32), u32>,
-}
-
-/// A capability access file (`DeviceFileMinor`, `DeviceFileMode`, `DeviceFileModify`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capability {
-    pub minor: u32,
-    /// Permission bits, e.g. 0o444.
-    pub mode: u32,
-    pub modify: bool,
-}
-
-/// Every table, read under one host root.
-#[derive(Debug, Clone)]
-pub struct DriverTables {
-    pub root: PathBuf,
-    pub version: String,
-    pub char_devices: CharDevices,
-    pub mig_minors: MigMinors,
-    /// `DeviceFileMode` from `/proc/driver/nvidia/params` (0o666 if absent).
-    pub device_file_mode: u32,
-}
-
-impl DriverTables {
-    pub fn load(root: &Path) -> Result<Self, DriverError> {
-        let _ = root;
-        unimplemented!()
-    }
-
-    /// Read `proc/driver/nvidia/capabilities/<rel>` under the root,
-    /// e.g. `rel` = `gpu0/mig/gi1/ci0/access` or `mig/config`.
-    pub fn capability(&self, rel: &str) -> Result<Capability, DriverError> {
-        let _ = rel;
-        unimplemented!()
-    }
-}
+/// The hint for a table the driver wrote in a shape we do not know.
+pub(crate) const UNEXPECTED_TABLE: &str =
+    "the driver wrote an unexpected table — check the driver version (mig-cdi supports 450.51+)";
