@@ -40,7 +40,8 @@ pub struct Gpu {
     /// MIG devices, sorted by their index under this GPU.
     #[serde(default)]
     pub mig_devices: Vec<MigDevice>,
-    /// GPU-instance profiles the GPU supports, sorted by profile id.
+    /// GPU-instance profiles the GPU supports, in `nvidia-smi mig -lgip`
+    /// order: by slices, then memory, then profile id.
     #[serde(default)]
     pub profiles: Vec<GiProfile>,
 }
@@ -104,12 +105,13 @@ pub struct GiProfile {
 
 impl Snapshot {
     /// Put everything in canonical order: GPUs by index, MIG devices by
-    /// index, profiles by id. Call after filling it from any source.
+    /// index, profiles as `nvidia-smi mig -lgip` lists them. Call after
+    /// filling it from any source.
     pub fn sort(&mut self) {
         self.gpus.sort_by_key(|g| g.index);
         for gpu in &mut self.gpus {
             gpu.mig_devices.sort_by_key(|m| m.index);
-            gpu.profiles.sort_by_key(|p| p.id);
+            gpu.profiles.sort_by_key(|p| (p.slices, p.memory_mib, p.id));
         }
     }
 }

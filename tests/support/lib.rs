@@ -1,1 +1,144 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: find the workspace's built
+//! binaries and the NVML simulator, make a simulated machine's fake driver
+//! root, and run `mig-cdi-gen` against it through the real NVML code path.
+//!
+//! The binaries must be built first (`cargo build --workspace`, which the
+//! README's test command does); a missing one fails the test with that advice.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// busybox root filesystem made by `tests/setup-runtimes.sh`.
+pub const ROOTFS: &str = "/var/lib/mig-cdi-tests/rootfs";
+/// The same root filesystem as a podman image.
+pub const IMAGE: &str = "localhost/mig-cdi-busybox:latest";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/<profile>`: where cargo put this test's binaries.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+fn built(name: &str) -> PathBuf {
+    let path = target_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace` first (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// A workspace binary: `mig-cdi-gen`, `mig-cdi-hook`, `mig-cdi-sim`.
+pub fn bin(name: &str) -> PathBuf {
+    built(name)
+}
+
+/// The simulated `libnvidia-ml.so`.
+pub fn sim_lib() -> PathBuf {
+    built("libnvml_sim.so")
+}
+
+/// A shipped machine description, `examples/machines/<name>.json`.
+pub fn machine_file(name: &str) -> PathBuf {
+    let path = repo_root().join("examples/machines").join(format!("{name}.json"));
+    assert!(path.exists(), "no machine description {}", path.display());
+    path
+}
+
+/// The real H200 driver snapshot (read-only, beside the repository).
+pub fn h200_snapshot() -> PathBuf {
+    repo_root().join("../shared/fixtures/driver/h200-580.159.04")
+}
+
+/// A simulated machine: its description and its fake driver root (proc/
+/// and dev/ with real char nodes), removed when dropped.
+pub struct FakeMachine {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub machine: PathBuf,
+}
+
+impl FakeMachine {
+    /// Build the fake root of `examples/machines/<name>.json`.
+    pub fn new(name: &str) -> Self {
+        Self::from_file(&machine_file(name))
+    }
+
+    /// Build the fake root of any machine description.
+    pub fn from_file(machine: &Path) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("mig-cdi-machine-")
+            .tempdir()
+            .expect("temp dir");
+        let root = dir.path().join("root");
+        let out = Command::new(bin("mig-cdi-sim"))
+            .arg("make-root")
+            .arg(machine)
+            .arg(&root)
+            .output()
+            .expect("run mig-cdi-sim");
+        assert!(
+            out.status.success(),
+            "mig-cdi-sim make-root {} failed: {}",
+            machine.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            _dir: dir,
+            root,
+            machine: machine.to_path_buf(),
+        }
+    }
+
+    /// `mig-cdi-gen --root <root> --nvml-lib <sim> ARGS...`, with the
+    /// simulator pointed at this machine.
+    pub fn gen_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("mig-cdi-gen"));
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--nvml-lib")
+            .arg(sim_lib())
+            .args(args)
+            .env("NVML_SIM_MACHINE", &self.machine);
+        cmd
+    }
+
+    /// Run `mig-cdi-gen` (see [`Self::gen_command`]).
+    pub fn gen(&self, args: &[&str]) -> Output {
+        self.gen_command(args).output().expect("run mig-cdi-gen")
+    }
+
+    /// Run `mig-cdi-gen`, assert success, return stdout.
+    pub fn gen_ok(&self, args: &[&str]) -> String {
+        let out = self.gen(args);
+        assert!(
+            out.status.success(),
+            "mig-cdi-gen {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+}
+
+/// True when running as root (mknod, runtimes).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}

@@ -1,0 +1,12 @@
+//! Placeholder: implemented by the CDI work.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {}
+
+pub fn run(_options: &crate::discover::DiscoverOptions, _args: &GenerateArgs) -> Result<ExitCode> {
+    bail!("not implemented yet")
+}

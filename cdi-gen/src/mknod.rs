@@ -1,0 +1,34 @@
+//! The one place the generator changes the host: creating a missing
+//! MIG capability node, with the driver's mode, and nothing else.
+
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+
+/// Create the character device `path` (`major:minor`, `mode`). Its folder
+/// must exist; an existing entry is never replaced.
+pub fn create_char_node(path: &Path, major: u32, minor: u32, mode: u32) -> Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    if !parent.is_dir() {
+        bail!(
+            "cannot create {}: {} does not exist; the driver's capability folder is created by \
+             nvidia-modprobe (or nvidia-smi) — run `nvidia-modprobe -f \
+             /proc/driver/nvidia/capabilities/mig/config` first",
+            path.display(),
+            parent.display()
+        );
+    }
+    let dev = makedev(u64::from(major), u64::from(minor));
+    mknod(path, SFlag::S_IFCHR, Mode::from_bits_truncate(mode), dev).with_context(|| {
+        format!(
+            "cannot create {} (char {major}:{minor}): mknod needs root (CAP_MKNOD)",
+            path.display()
+        )
+    })?;
+    // mknod applied the umask; give the node exactly the driver's mode.
+    std::fs::set_permissions(path, Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set mode {mode:o} on {}", path.display()))
+}
