@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
 
-use super::text::{decimal, Lines};
+use super::text::{decimal, decimal_bytes, Lines};
 use super::{DriverError, UNEXPECTED_TABLE};
 
 const EXPECTED: &str =
@@ -67,94 +67,176 @@ enum Name {
 pub fn parse_mig_minors(reader: impl BufRead, path: &Path) -> Result<MigMinors, DriverError> {
     let mut lines = Lines::new(reader, path, UNEXPECTED_TABLE);
     let mut table = MigMinors::default();
-    let parse_error = |line: usize, message: String| DriverError::Parse {
+    // Entries go to vectors first and into the maps in one bulk build at
+    // the end: the driver writes them in key order, so that is a linear
+    // pass, where inserting one by one would search the tree each time.
+    let mut gi_entries: Vec<Entry<(u32, u32)>> = Vec::with_capacity(512);
+    let mut ci_entries: Vec<Entry<(u32, u32, u32)>> = Vec::with_capacity(4096);
+    // Minors in file order, to check that no two names share one.
+    let mut minors: Vec<u32> = Vec::with_capacity(4400);
+    while let Some((number, line)) = lines.next_line()? {
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        let Some((name, minor)) = two_fields(text) else {
+            return Err(parse_error(
+                path,
+                number,
+                format!("{EXPECTED}, found \"{text}\""),
+            ));
+        };
+        let Some(name_kind) = classify(name) else {
+            return Err(parse_error(
+                path,
+                number,
+                format!("{EXPECTED}, found \"{text}\""),
+            ));
+        };
+        let Some(minor) = decimal(minor) else {
+            return Err(parse_error(
+                path,
+                number,
+                format!("expected a decimal minor number after \"{name}\", found \"{minor}\""),
+            ));
+        };
+        if !matches!(name_kind, Name::Unknown) {
+            minors.push(minor);
+        }
+        let earlier = match name_kind {
+            Name::Config => table.config.replace(minor),
+            Name::Monitor => table.monitor.replace(minor),
+            Name::Gi(gpu, gi) => {
+                gi_entries.push(((gpu, gi), minor, number));
+                None
+            }
+            Name::Ci(gpu, gi, ci) => {
+                ci_entries.push(((gpu, gi, ci), minor, number));
+                None
+            }
+            Name::Unknown => None,
+        };
+        if let Some(earlier) = earlier {
+            return Err(parse_error(path, number, repeated(name, earlier)));
+        }
+    }
+    let gi_repeat = sort_and_find_repeat(&mut gi_entries, |(gpu, gi)| {
+        format!("gpu{gpu}/gi{gi}/access")
+    });
+    let ci_repeat = sort_and_find_repeat(&mut ci_entries, |(gpu, gi, ci)| {
+        format!("gpu{gpu}/gi{gi}/ci{ci}/access")
+    });
+    if let Some((line, message)) = gi_repeat.into_iter().chain(ci_repeat).min() {
+        return Err(parse_error(path, line, message));
+    }
+    table.gi_access = into_map(gi_entries);
+    table.ci_access = into_map(ci_entries);
+    check_minors_unique(&table, minors, path)?;
+    Ok(table)
+}
+
+/// `<name><ascii whitespace><minor>` (the line is already trimmed); `None`
+/// for any other number of fields.
+fn two_fields(text: &str) -> Option<(&str, &str)> {
+    let gap = text.bytes().position(|b| b.is_ascii_whitespace())?;
+    let (name, minor) = text.split_at(gap);
+    let minor = minor.trim_ascii_start();
+    if minor.bytes().any(|b| b.is_ascii_whitespace()) {
+        return None;
+    }
+    Some((name, minor))
+}
+
+/// One access entry as read: key, minor, 1-based line.
+type Entry<K> = (K, u32, usize);
+
+fn parse_error(path: &Path, line: usize, message: String) -> DriverError {
+    DriverError::Parse {
         path: path.to_path_buf(),
         line,
         message,
         hint: UNEXPECTED_TABLE,
-    };
-    while let Some((number, line)) = lines.next_line()? {
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let mut fields = text.split_ascii_whitespace();
-        let (Some(name), Some(minor), None) = (fields.next(), fields.next(), fields.next()) else {
-            return Err(parse_error(number, format!("{EXPECTED}, found \"{text}\"")));
-        };
-        let name_kind = classify(name)
-            .ok_or_else(|| parse_error(number, format!("{EXPECTED}, found \"{text}\"")))?;
-        let minor = decimal(minor).ok_or_else(|| {
-            parse_error(
-                number,
-                format!("expected a decimal minor number after \"{name}\", found \"{minor}\""),
-            )
-        })?;
-        let duplicate = match name_kind {
-            Name::Config => table.config.replace(minor),
-            Name::Monitor => table.monitor.replace(minor),
-            Name::Gi(gpu, gi) => table.gi_access.insert((gpu, gi), minor),
-            Name::Ci(gpu, gi, ci) => table.ci_access.insert((gpu, gi, ci), minor),
-            Name::Unknown => None,
-        };
-        if let Some(earlier) = duplicate {
-            return Err(parse_error(
-                number,
-                format!("\"{name}\" appears a second time (first with minor {earlier})"),
-            ));
-        }
     }
-    check_minors_unique(&table, path)?;
-    Ok(table)
 }
 
-/// `None` if the name is garbled.
+fn repeated(name: &str, earlier: u32) -> String {
+    format!("\"{name}\" appears a second time (first with minor {earlier})")
+}
+
+/// Sort by key (stable, so equal keys stay in file order; linear on the
+/// driver's already sorted table) and find the first line, in file order,
+/// that repeats a key, with the message for it.
+fn sort_and_find_repeat<K: Ord + Copy>(
+    entries: &mut [Entry<K>],
+    name: impl Fn(K) -> String,
+) -> Option<(usize, String)> {
+    entries.sort_by_key(|entry| entry.0);
+    let pair = entries
+        .windows(2)
+        .filter(|pair| pair[0].0 == pair[1].0)
+        .min_by_key(|pair| pair[1].2)?;
+    let ((key, earlier, _), (_, _, line)) = (pair[0], pair[1]);
+    Some((line, repeated(&name(key), earlier)))
+}
+
+/// Sorted, repeat-free entries as a map (a bulk build).
+fn into_map<K: Ord>(entries: Vec<Entry<K>>) -> BTreeMap<K, u32> {
+    entries
+        .into_iter()
+        .map(|(key, minor, _)| (key, minor))
+        .collect()
+}
+
+/// `None` if the name is garbled. Works on bytes: this runs once per
+/// line of a 4322-line table.
 fn classify(name: &str) -> Option<Name> {
     match name {
         "config" => return Some(Name::Config),
         "monitor" => return Some(Name::Monitor),
         _ => {}
     }
-    if name.split('/').any(str::is_empty) {
-        return None;
-    }
     // The leading run of numbered segments, `gpu<N>[/gi<G>[/ci<C>]]`, then
     // whatever follows it.
-    const PREFIXES: [&str; 3] = ["gpu", "gi", "ci"];
     let mut numbers = [0u32; 3];
     let mut depth = 0;
-    let mut rest = name;
-    while depth < PREFIXES.len() {
-        let (segment, tail) = match rest.split_once('/') {
-            Some((segment, tail)) => (segment, Some(tail)),
+    let mut rest = name.as_bytes();
+    while depth < numbers.len() {
+        let (segment, tail) = match rest.iter().position(|&b| b == b'/') {
+            Some(slash) => (&rest[..slash], Some(&rest[slash + 1..])),
             None => (rest, None),
         };
-        let Some(digits) = segment.strip_prefix(PREFIXES[depth]) else {
+        let digits = match depth {
+            0 => segment.strip_prefix(b"gpu"),
+            1 => segment.strip_prefix(b"gi"),
+            _ => segment.strip_prefix(b"ci"),
+        };
+        let Some(digits) = digits else {
             break;
         };
-        numbers[depth] = decimal(digits)?;
+        numbers[depth] = decimal_bytes(digits)?;
         depth += 1;
-        match tail {
-            Some(tail) => rest = tail,
-            // Ends in a numbered segment (`gpu0/gi1`): a truncated name.
-            None => return None,
-        }
+        // Ending in a numbered segment (`gpu0/gi1`) is a truncated name.
+        rest = tail?;
     }
     match (depth, rest) {
-        (2, "access") => Some(Name::Gi(numbers[0], numbers[1])),
-        (3, "access") => Some(Name::Ci(numbers[0], numbers[1], numbers[2])),
+        (2, b"access") => Some(Name::Gi(numbers[0], numbers[1])),
+        (3, b"access") => Some(Name::Ci(numbers[0], numbers[1], numbers[2])),
+        _ if rest.split(|&b| b == b'/').any(<[u8]>::is_empty) => None,
         _ => Some(Name::Unknown),
     }
 }
 
 /// No two capabilities may share a minor: a shared node would grant both.
-fn check_minors_unique(table: &MigMinors, path: &Path) -> Result<(), DriverError> {
-    let mut minors: Vec<u32> =
-        Vec::with_capacity(2 + table.gi_access.len() + table.ci_access.len());
-    minors.extend(table.config);
-    minors.extend(table.monitor);
-    minors.extend(table.gi_access.values());
-    minors.extend(table.ci_access.values());
+/// `minors` are in file order; the driver writes them ascending, so the
+/// sort is only needed for an unusual table.
+fn check_minors_unique(
+    table: &MigMinors,
+    mut minors: Vec<u32>,
+    path: &Path,
+) -> Result<(), DriverError> {
+    if minors.windows(2).all(|pair| pair[0] < pair[1]) {
+        return Ok(());
+    }
     minors.sort_unstable();
     let Some(shared) = minors.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]) else {
         return Ok(());
@@ -249,6 +331,31 @@ mod tests {
         assert!(
             err.starts_with(
                 "/m: minor 5 is given to both \"gpu0/gi0/access\" and \"gpu0/gi0/ci0/access\";"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_earliest_repeat_is_reported() {
+        let err = parse(
+            "gpu1/gi0/access 10\ngpu0/gi0/ci0/access 20\ngpu0/gi0/ci0/access 21\n\
+             gpu1/gi0/access 11\ngpu1/gi0/access 12\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with(
+                "/m:3: \"gpu0/gi0/ci0/access\" appears a second time (first with minor 20)"
+            ),
+            "{err}"
+        );
+        let err = parse("gpu1/gi0/access 10\ngpu0/gi0/access 2\ngpu1/gi0/access 11\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "/m:3: \"gpu1/gi0/access\" appears a second time (first with minor 10)"
             ),
             "{err}"
         );

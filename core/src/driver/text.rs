@@ -59,10 +59,20 @@ impl<'p, R: BufRead> Lines<'p, R> {
 /// A decimal number made of ASCII digits only (no sign, no spaces), as the
 /// driver prints with `%u`. `str::parse` alone would also take `+7`.
 pub(crate) fn decimal(text: &str) -> Option<u32> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+    decimal_bytes(text.as_bytes())
+}
+
+/// [`decimal`] over bytes.
+pub(crate) fn decimal_bytes(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() {
         return None;
     }
-    text.parse().ok()
+    digits.iter().try_fold(0u32, |number, &digit| {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        number.checked_mul(10)?.checked_add(u32::from(digit - b'0'))
+    })
 }
 
 /// Permission bits printed in decimal (`DeviceFileMode: 438` is `0o666`);
