@@ -10,7 +10,8 @@
 //!
 //! The table is static (every possible GPU, GI and CI: 4322 lines on a
 //! 580 driver) and is read on every generator and hook run, so the loop is
-//! plain string slicing with no allocation per line beyond the map entries.
+//! plain byte slicing with no allocation per line: entries go to pre-sized
+//! vectors and become the maps in one bulk build at the end.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -64,6 +65,9 @@ enum Name {
 /// (an error) if it has an empty `/` segment, a `gpu`/`gi`/`ci` segment in
 /// its usual place without a decimal number, or ends in such a segment;
 /// any other unknown name is skipped.
+///
+/// Errors, in the order they are looked for: the first malformed line; the
+/// first line that repeats a name; a minor given to two names.
 pub fn parse_mig_minors(reader: impl BufRead, path: &Path) -> Result<MigMinors, DriverError> {
     let mut lines = Lines::new(reader, path, UNEXPECTED_TABLE);
     let mut table = MigMinors::default();
@@ -120,12 +124,8 @@ pub fn parse_mig_minors(reader: impl BufRead, path: &Path) -> Result<MigMinors, 
             return Err(parse_error(path, number, repeated(name, earlier)));
         }
     }
-    let gi_repeat = sort_and_find_repeat(&mut gi_entries, |(gpu, gi)| {
-        format!("gpu{gpu}/gi{gi}/access")
-    });
-    let ci_repeat = sort_and_find_repeat(&mut ci_entries, |(gpu, gi, ci)| {
-        format!("gpu{gpu}/gi{gi}/ci{ci}/access")
-    });
+    let gi_repeat = sort_and_find_repeat(&mut gi_entries, gi_name);
+    let ci_repeat = sort_and_find_repeat(&mut ci_entries, ci_name);
     if let Some((line, message)) = gi_repeat.into_iter().chain(ci_repeat).min() {
         return Err(parse_error(path, line, message));
     }
@@ -145,6 +145,14 @@ fn two_fields(text: &str) -> Option<(&str, &str)> {
         return None;
     }
     Some((name, minor))
+}
+
+fn gi_name((gpu, gi): (u32, u32)) -> String {
+    format!("gpu{gpu}/gi{gi}/access")
+}
+
+fn ci_name((gpu, gi, ci): (u32, u32, u32)) -> String {
+    format!("gpu{gpu}/gi{gi}/ci{ci}/access")
 }
 
 /// One access entry as read: key, minor, 1-based line.
@@ -250,19 +258,24 @@ fn check_minors_unique(
 }
 
 fn names_with_minor(table: &MigMinors, minor: u32) -> impl Iterator<Item = String> + '_ {
-    let config = (table.config == Some(minor)).then(|| "\"config\"".to_string());
-    let monitor = (table.monitor == Some(minor)).then(|| "\"monitor\"".to_string());
+    let config = (table.config == Some(minor)).then(|| "config".to_string());
+    let monitor = (table.monitor == Some(minor)).then(|| "monitor".to_string());
     let gis = table
         .gi_access
         .iter()
         .filter(move |(_, m)| **m == minor)
-        .map(|((gpu, gi), _)| format!("\"gpu{gpu}/gi{gi}/access\""));
+        .map(|(key, _)| gi_name(*key));
     let cis = table
         .ci_access
         .iter()
         .filter(move |(_, m)| **m == minor)
-        .map(|((gpu, gi, ci), _)| format!("\"gpu{gpu}/gi{gi}/ci{ci}/access\""));
-    config.into_iter().chain(monitor).chain(gis).chain(cis)
+        .map(|(key, _)| ci_name(*key));
+    config
+        .into_iter()
+        .chain(monitor)
+        .chain(gis)
+        .chain(cis)
+        .map(|name| format!("\"{name}\""))
 }
 
 #[cfg(test)]
