@@ -7,6 +7,7 @@
 //! uses `unsafe`: the binaries do that at their edges.
 #![forbid(unsafe_code)]
 
+pub mod cgroup;
 pub mod driver;
 pub mod nodes;
 pub mod snapshot;
