@@ -30,7 +30,7 @@ pub use mig_minors::{parse_mig_minors, MigMinors};
 pub use params::{parse_params, DriverParams};
 pub use proc_devices::{parse_proc_devices, CharDevices};
 pub use tables::DriverTables;
-pub use version::{parse_version, DriverVersion};
+pub use version::{parse_version, DriverVersion, MIN_SUPPORTED_VERSION};
 
 /// Something in the driver's tables is missing or not as expected.
 ///

@@ -13,7 +13,7 @@ use super::{DriverError, UNEXPECTED_TABLE};
 const NVRM_PREFIX: &str = "NVRM version:";
 
 /// The oldest driver whose MIG tables mig-cdi reads (`major`, `minor`).
-pub const MIN_SUPPORTED: (u32, u32) = (450, 51);
+pub const MIN_SUPPORTED_VERSION: (u32, u32) = (450, 51);
 
 /// The kernel module's version line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,9 +30,9 @@ pub struct DriverVersion {
 }
 
 impl DriverVersion {
-    /// At least [`MIN_SUPPORTED`].
+    /// At least [`MIN_SUPPORTED_VERSION`].
     pub fn is_supported(&self) -> bool {
-        (self.major, self.minor) >= MIN_SUPPORTED
+        (self.major, self.minor) >= MIN_SUPPORTED_VERSION
     }
 }
 
