@@ -1,0 +1,388 @@
+//! GPU models and their MIG GPU-instance profile tables.
+//!
+//! The simulator is only as good as these numbers: every test of the
+//! generator believes them. So each table says where it comes from.
+//!
+//! * **H200** (`NVIDIA H200`, 141 GB): copied from the real machine in
+//!   `shared/fixtures/driver/h200-580.159.04` — `nvml-profiles.txt`
+//!   (NVML `nvmlDeviceGetGpuInstanceProfileInfo` for indexes 0..16),
+//!   `nvidia-smi-mig-lgip.txt` (names) and `nvidia-smi-mig-lgipp.txt`
+//!   (placements). Driver 580.159.04. A test re-parses those files and
+//!   compares.
+//! * **A100-SXM4-80GB**: a published `nvidia-smi mig -lgip` of an
+//!   A100-SXM4-80GB on driver 550.54.14 (memory in GiB with two decimals,
+//!   SM, CE, DEC, ENC, JPEG, OFA). It agrees with the numbers this project
+//!   was briefed with except the full `7g.80gb` profile: that listing says
+//!   78.75 GiB (80640 MiB), not 79.25 GiB (81152 MiB). Other published
+//!   listings of the same board print 78.50, 79.00 or 79.12 GiB: the
+//!   driver reserves a version-dependent amount. We keep 80640 MiB, the
+//!   value of the one listing that also shows its driver version.
+//! * **H100 80GB HBM3**: published `nvidia-smi mig -lgip` listings of an
+//!   H100 80GB HBM3 (two independent ones agree): 1g.10gb 9.75 GiB/16 SM,
+//!   1g.20gb 19.62 GiB/26 SM, 2g.20gb 32 SM, 3g.40gb 39.50 GiB/60 SM,
+//!   4g.40gb 64 SM, 7g.80gb 79.25 GiB/132 SM, CE/DEC/JPEG/OFA as below.
+//!   These match the brief exactly.
+//!
+//! Placements (start slot and size on the 8-slot memory axis) are the same
+//! for the three boards: `nvidia-smi mig -lgipp` of the H200 snapshot and
+//! the A100 listing in NVIDIA's MIG user guide print the same sets.
+//!
+//! Profile indexes are NVML's `NVML_GPU_INSTANCE_PROFILE_*` constants
+//! (0 = 1 slice, 1 = 2, 2 = 3, 3 = 4, 4 = 7, 5 = 8, 6 = 6, 7 = 1 slice
+//! rev1 (`+me`), 8 = 2 slice rev1, 9 = 1 slice rev2 (double memory), ...).
+//! An index a board lacks answers `NVML_ERROR_NOT_SUPPORTED`, like the
+//! real H200 does for 5, 6, 8 and 10..16.
+
+use std::fmt;
+
+/// One GPU-instance profile of one board, as NVML reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GiProfile {
+    /// NVML profile index (`NVML_GPU_INSTANCE_PROFILE_*`).
+    pub index: u32,
+    /// Profile id (`nvidia-smi mig -lgip` "ID", e.g. 19 for `1g.*`).
+    pub id: u32,
+    /// Short name without the `MIG ` prefix, e.g. `1g.18gb+me`.
+    pub name: &'static str,
+    /// Compute slices (`sliceCount`).
+    pub slices: u32,
+    /// Memory slots out of 8 (the placement size).
+    pub memory_slots: u32,
+    /// How many instances of this profile fit on an empty GPU.
+    pub instances: u32,
+    /// Memory of one instance, MiB.
+    pub memory_mib: u64,
+    /// Streaming multiprocessors.
+    pub sms: u32,
+    /// Copy engines.
+    pub ce: u32,
+    /// Video decoders.
+    pub dec: u32,
+    /// Video encoders.
+    pub enc: u32,
+    /// JPEG engines.
+    pub jpeg: u32,
+    /// Optical-flow accelerators.
+    pub ofa: u32,
+    /// Peer-to-peer support.
+    pub p2p: bool,
+    /// Allowed placement starts, in memory slots.
+    pub placements: &'static [u32],
+}
+
+impl GiProfile {
+    /// The name NVML puts in the profile info `name` field: `MIG 1g.18gb`.
+    pub fn nvml_name(&self) -> String {
+        format!("MIG {}", self.name)
+    }
+
+    /// Memory slots `[start, start + memory_slots)` taken at `start`.
+    pub fn span(&self, start: u32) -> std::ops::Range<u32> {
+        start..start + self.memory_slots
+    }
+}
+
+const P1: &[u32] = &[0, 1, 2, 3, 4, 5, 6];
+const P2_4: &[u32] = &[0, 2, 4, 6];
+const P2_3: &[u32] = &[0, 2, 4];
+const P4_2: &[u32] = &[0, 4];
+const P0: &[u32] = &[0];
+
+#[allow(clippy::too_many_arguments)]
+const fn p(
+    index: u32,
+    id: u32,
+    name: &'static str,
+    slices: u32,
+    memory_slots: u32,
+    instances: u32,
+    memory_mib: u64,
+    sms: u32,
+    engines: [u32; 5],
+    placements: &'static [u32],
+) -> GiProfile {
+    GiProfile {
+        index,
+        id,
+        name,
+        slices,
+        memory_slots,
+        instances,
+        memory_mib,
+        sms,
+        ce: engines[0],
+        dec: engines[1],
+        enc: engines[2],
+        jpeg: engines[3],
+        ofa: engines[4],
+        p2p: false,
+        placements,
+    }
+}
+
+// engines: [ce, dec, enc, jpeg, ofa]
+static A100_SXM4_80GB: &[GiProfile] = &[
+    p(0, 19, "1g.10gb", 1, 1, 7, 9728, 14, [1, 0, 0, 0, 0], P1),
+    p(1, 14, "2g.20gb", 2, 2, 3, 19968, 28, [2, 1, 0, 0, 0], P2_3),
+    p(2, 9, "3g.40gb", 3, 4, 2, 40192, 42, [3, 2, 0, 0, 0], P4_2),
+    p(3, 5, "4g.40gb", 4, 4, 1, 40192, 56, [4, 2, 0, 0, 0], P0),
+    p(4, 0, "7g.80gb", 7, 8, 1, 80640, 98, [7, 5, 0, 1, 1], P0),
+    p(7, 20, "1g.10gb+me", 1, 1, 1, 9728, 14, [1, 1, 0, 1, 1], P1),
+    p(9, 15, "1g.20gb", 1, 2, 4, 19968, 14, [1, 1, 0, 0, 0], P2_4),
+];
+
+static H100_80GB_HBM3: &[GiProfile] = &[
+    p(0, 19, "1g.10gb", 1, 1, 7, 9984, 16, [1, 1, 0, 1, 0], P1),
+    p(1, 14, "2g.20gb", 2, 2, 3, 20096, 32, [2, 2, 0, 2, 0], P2_3),
+    p(2, 9, "3g.40gb", 3, 4, 2, 40448, 60, [3, 3, 0, 3, 0], P4_2),
+    p(3, 5, "4g.40gb", 4, 4, 1, 40448, 64, [4, 4, 0, 4, 0], P0),
+    p(4, 0, "7g.80gb", 7, 8, 1, 81152, 132, [8, 7, 0, 7, 1], P0),
+    p(7, 20, "1g.10gb+me", 1, 1, 1, 9984, 16, [1, 1, 0, 1, 1], P1),
+    p(9, 15, "1g.20gb", 1, 2, 4, 20096, 26, [1, 1, 0, 1, 0], P2_4),
+];
+
+static H200: &[GiProfile] = &[
+    p(0, 19, "1g.18gb", 1, 1, 7, 16384, 16, [1, 1, 0, 1, 0], P1),
+    p(1, 14, "2g.35gb", 2, 2, 3, 33280, 32, [2, 2, 0, 2, 0], P2_3),
+    p(2, 9, "3g.71gb", 3, 4, 2, 71424, 60, [3, 3, 0, 3, 0], P4_2),
+    p(3, 5, "4g.71gb", 4, 4, 1, 71424, 64, [4, 4, 0, 4, 0], P0),
+    p(4, 0, "7g.141gb", 7, 8, 1, 143360, 132, [8, 7, 0, 7, 1], P0),
+    p(7, 20, "1g.18gb+me", 1, 1, 1, 16384, 16, [1, 1, 0, 1, 1], P1),
+    p(9, 15, "1g.35gb", 1, 2, 4, 33280, 26, [1, 1, 0, 1, 0], P2_4),
+];
+
+/// The boards the simulator knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Model {
+    /// NVIDIA A100-SXM4-80GB (Ampere, compute capability 8.0).
+    A100Sxm4_80Gb,
+    /// NVIDIA H100 80GB HBM3 (Hopper SXM5, compute capability 9.0).
+    H100_80GbHbm3,
+    /// NVIDIA H200 (Hopper, 141 GB, compute capability 9.0).
+    H200,
+}
+
+impl Model {
+    /// Every model, for messages listing the valid keys.
+    pub const ALL: [Model; 3] = [Model::A100Sxm4_80Gb, Model::H100_80GbHbm3, Model::H200];
+
+    /// Parses the key used in machine descriptions.
+    pub fn from_key(key: &str) -> Option<Model> {
+        Model::ALL.into_iter().find(|m| m.key() == key)
+    }
+
+    /// The key used in machine descriptions (`"A100-SXM4-80GB"`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Model::A100Sxm4_80Gb => "A100-SXM4-80GB",
+            Model::H100_80GbHbm3 => "H100-80GB-HBM3",
+            Model::H200 => "H200",
+        }
+    }
+
+    /// `nvmlDeviceGetName` and the `Model:` line of the /proc information file.
+    pub fn product_name(self) -> &'static str {
+        match self {
+            Model::A100Sxm4_80Gb => "NVIDIA A100-SXM4-80GB",
+            Model::H100_80GbHbm3 => "NVIDIA H100 80GB HBM3",
+            Model::H200 => "NVIDIA H200",
+        }
+    }
+
+    /// The profile table, ordered by profile index.
+    pub fn profiles(self) -> &'static [GiProfile] {
+        match self {
+            Model::A100Sxm4_80Gb => A100_SXM4_80GB,
+            Model::H100_80GbHbm3 => H100_80GB_HBM3,
+            Model::H200 => H200,
+        }
+    }
+
+    /// Profile by NVML profile index.
+    pub fn profile_by_index(self, index: u32) -> Option<&'static GiProfile> {
+        self.profiles().iter().find(|p| p.index == index)
+    }
+
+    /// Profile by profile id (19, 20, 15, 14, 9, 5, 0).
+    pub fn profile_by_id(self, id: u32) -> Option<&'static GiProfile> {
+        self.profiles().iter().find(|p| p.id == id)
+    }
+
+    /// Profile by name, with or without the `MIG ` prefix.
+    pub fn profile_by_name(self, name: &str) -> Option<&'static GiProfile> {
+        let name = name.strip_prefix("MIG ").unwrap_or(name);
+        self.profiles().iter().find(|p| p.name == name)
+    }
+
+    /// SMs of a compute instance of `ci_slices` slices inside a GI of
+    /// profile `gi`: the whole GI's SMs for a full CI, else the SMs of the
+    /// board's plain profile with that many slices (`1c.*` = `1g.*`), as
+    /// `nvidia-smi mig -lcip` shows (A100 3g.40gb: 1c 14, 2c 28, 3g 42).
+    pub fn compute_instance_sms(self, gi: &GiProfile, ci_slices: u32) -> u32 {
+        if ci_slices == gi.slices {
+            return gi.sms;
+        }
+        let plain_index = match ci_slices {
+            1 => 0,
+            2 => 1,
+            3 => 2,
+            4 => 3,
+            _ => 4,
+        };
+        self.profile_by_index(plain_index)
+            .map_or(gi.sms / gi.slices * ci_slices, |p| p.sms)
+    }
+
+    /// Total framebuffer as `nvmlDeviceGetMemoryInfo` reports it, MiB
+    /// (the totals `nvidia-smi` prints for these boards).
+    pub fn memory_total_mib(self) -> u64 {
+        match self {
+            Model::A100Sxm4_80Gb => 81920,
+            Model::H100_80GbHbm3 => 81559,
+            Model::H200 => 143771,
+        }
+    }
+
+    /// `pciDeviceId` (device << 16 | vendor 0x10de).
+    pub fn pci_device_id(self) -> u32 {
+        let device: u32 = match self {
+            Model::A100Sxm4_80Gb => 0x20b2,
+            Model::H100_80GbHbm3 => 0x2330,
+            Model::H200 => 0x2335,
+        };
+        (device << 16) | 0x10de
+    }
+
+    /// `pciSubSystemId` (illustrative values; nothing in this project
+    /// reads them).
+    pub fn pci_subsystem_id(self) -> u32 {
+        let sub: u32 = match self {
+            Model::A100Sxm4_80Gb => 0x1463,
+            Model::H100_80GbHbm3 => 0x16c1,
+            Model::H200 => 0x18be,
+        };
+        (sub << 16) | 0x10de
+    }
+
+    /// CUDA compute capability.
+    pub fn compute_capability(self) -> (i32, i32) {
+        match self {
+            Model::A100Sxm4_80Gb => (8, 0),
+            Model::H100_80GbHbm3 | Model::H200 => (9, 0),
+        }
+    }
+
+    /// Default `Video BIOS:` line (H200: the real snapshot's; others
+    /// illustrative).
+    pub fn default_vbios(self) -> &'static str {
+        match self {
+            Model::A100Sxm4_80Gb => "92.00.36.00.02",
+            Model::H100_80GbHbm3 => "96.00.74.00.0b",
+            Model::H200 => "96.00.a5.00.1a",
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// Compute-instance placement starts allowed for a CI of `ci_slices` in a GI
+/// of `gi_slices`: aligned to the next power of two of the CI size and
+/// fitting inside the GI (7g: 1c at 0..6, 2c at 0,2,4, 3c at 0,4, 4c at 0;
+/// 3g: 1c at 0,1,2, 2c at 0). This reproduces the instance counts of
+/// `nvidia-smi mig -lcip` (7g: 7/3/2/1, 4g: 4/2/1/1, 3g: 3/1/1).
+pub fn compute_placements(gi_slices: u32, ci_slices: u32) -> Vec<u32> {
+    if ci_slices == 0 || ci_slices > gi_slices {
+        return Vec::new();
+    }
+    if ci_slices == gi_slices {
+        return vec![0];
+    }
+    let align = ci_slices.next_power_of_two();
+    (0..gi_slices)
+        .step_by(align as usize)
+        .filter(|start| start + ci_slices <= gi_slices)
+        .collect()
+}
+
+/// The GPU-instance id the driver gives a GI by its memory placement.
+///
+/// GI ids are the driver's "swizzIds": a binary tree over the 8 memory
+/// slots. NVIDIA's open kernel module (`kmigmgrMemSizeFlagToSwizzIdRange_GA100`
+/// and `kmigmgrSwizzIdToSpan_GA100`, used for GA100, GH100 and GB100) gives
+/// full = 0, halves = 1..2, quarters = 3..6, eighths = 7..14, each level
+/// numbered from slot 0 upwards. Hence 8 slots -> 0; 4 slots at s ->
+/// 1 + s/4; 2 slots -> 3 + s/2; 1 slot -> 7 + s.
+pub fn gpu_instance_id(memory_slots: u32, start: u32) -> u32 {
+    match memory_slots {
+        8 => 0,
+        4 => 1 + start / 4,
+        2 => 3 + start / 2,
+        _ => 7 + start,
+    }
+}
+
+/// Memory slots covered by GI id `id` (the inverse of [`gpu_instance_id`]),
+/// `None` above 14.
+pub fn gpu_instance_span(id: u32) -> Option<std::ops::Range<u32>> {
+    match id {
+        0 => Some(0..8),
+        1..=2 => Some((id - 1) * 4..id * 4),
+        3..=6 => Some((id - 3) * 2..(id - 2) * 2),
+        7..=14 => Some(id - 7..id - 6),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gi_ids_follow_the_swizzle_tree() {
+        assert_eq!(gpu_instance_id(8, 0), 0);
+        assert_eq!(gpu_instance_id(4, 0), 1);
+        assert_eq!(gpu_instance_id(4, 4), 2);
+        assert_eq!(
+            [0, 2, 4].map(|s| gpu_instance_id(2, s)),
+            [3, 4, 5],
+            "three 2g"
+        );
+        assert_eq!(
+            (0..7).map(|s| gpu_instance_id(1, s)).collect::<Vec<_>>(),
+            (7..14).collect::<Vec<_>>()
+        );
+        for id in 0..15 {
+            let span = gpu_instance_span(id).unwrap();
+            assert_eq!(gpu_instance_id(span.end - span.start, span.start), id);
+        }
+        assert_eq!(gpu_instance_span(15), None);
+    }
+
+    #[test]
+    fn ci_placements_match_lcip_counts() {
+        assert_eq!(compute_placements(7, 1).len(), 7);
+        assert_eq!(compute_placements(7, 2), vec![0, 2, 4]);
+        assert_eq!(compute_placements(7, 3), vec![0, 4]);
+        assert_eq!(compute_placements(7, 4), vec![0]);
+        assert_eq!(compute_placements(3, 1), vec![0, 1, 2]);
+        assert_eq!(compute_placements(3, 2), vec![0]);
+        assert_eq!(compute_placements(4, 3), vec![0]);
+        assert!(compute_placements(2, 3).is_empty());
+    }
+
+    #[test]
+    fn tables_are_consistent() {
+        for model in Model::ALL {
+            for prof in model.profiles() {
+                assert!(prof.placements.iter().all(|s| s + prof.memory_slots <= 8));
+                assert!(prof.instances as usize <= prof.placements.len());
+                assert_eq!(model.profile_by_id(prof.id), Some(prof));
+                assert_eq!(model.profile_by_name(&prof.nvml_name()), Some(prof));
+            }
+        }
+    }
+}
