@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cgroup;
+pub mod cdi;
 pub mod driver;
 pub mod nodes;
 pub mod snapshot;

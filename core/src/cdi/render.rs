@@ -1,0 +1,204 @@
+//! [`Inventory`] -> [`Spec`]: a pure function, so the same hardware always
+//! gives the same spec.
+//!
+//! What goes in, and why:
+//! - One device per MIG device and per GPU with MIG disabled, under each
+//!   naming strategy asked for; a GPU in MIG mode gets no device of its
+//!   own, and there is no `all` device (CUDA uses only the first of several
+//!   MIG devices, so `all` would silently give one).
+//! - Each device carries its exact nodes with `type`, `major`, `minor`, so
+//!   a runtime never has to stat the host (a missing or replaced host node
+//!   cannot change what the container gets), and `fileMode` from the driver
+//!   so a non-root user in the container has exactly the access it has on
+//!   the host (runc would otherwise create every node 0666).
+//! - `permissions` (the device-cgroup access): `rw` for `/dev/nvidiaN` and
+//!   the control nodes, which CUDA opens read-write; `r` for the MIG
+//!   capability nodes. The driver grants a capability to whoever can *read*
+//!   its node (modes 0444/0400; a non-root CUDA process works with 0444, so
+//!   it opens them read-only), and `m` (mknod) is never given.
+//! - The control nodes go once into the spec-level edits.
+//! - `hostPath` only when the driver's /dev is under another root.
+//! - No environment: the nodes are the whole interface.
+//!
+//! Devices are sorted by GPU index then MIG index, whatever order the
+//! inventory lists them in; each device's names follow in strategy order
+//! (index, uuid, type-index). The declared `cdiVersion` is the lowest that
+//! fits ([`super::version::min_version`]).
+
+use serde::Serialize;
+
+use super::spec::{ContainerEdits, Device, DeviceNode, Spec};
+use super::version::min_version;
+use crate::nodes::{self, DeviceKind, Inventory, InventoryDevice, NodeRole};
+
+/// How devices are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NameStrategy {
+    /// NVIDIA's index names: `0` for a GPU, `0:1` for a MIG device. Short,
+    /// but they shift when MIG is reconfigured. Need cdiVersion 0.5.0.
+    Index,
+    /// `GPU-…` / `MIG-…`: stable across reconfiguration of other devices.
+    Uuid,
+    /// `gpu0`, `mig0:1`: index names that start with a letter.
+    TypeIndex,
+}
+
+impl NameStrategy {
+    /// Every strategy, in the order names are written.
+    pub const ALL: [NameStrategy; 3] = [
+        NameStrategy::Index,
+        NameStrategy::Uuid,
+        NameStrategy::TypeIndex,
+    ];
+
+    /// The strategies used when none is asked for.
+    pub const DEFAULT: [NameStrategy; 2] = [NameStrategy::Index, NameStrategy::Uuid];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameStrategy::Index => "index",
+            NameStrategy::Uuid => "uuid",
+            NameStrategy::TypeIndex => "type-index",
+        }
+    }
+
+    /// The name of `device` under this strategy.
+    pub fn name(self, device: &InventoryDevice) -> String {
+        match self {
+            NameStrategy::Index => device.index_name(),
+            NameStrategy::Uuid => device.uuid.clone(),
+            NameStrategy::TypeIndex => match &device.kind {
+                DeviceKind::Gpu => format!("gpu{}", device.gpu_index),
+                DeviceKind::Mig { mig_index, .. } => {
+                    format!("mig{}:{}", device.gpu_index, mig_index)
+                }
+            },
+        }
+    }
+}
+
+/// What the spec is called and where the host's nodes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderOptions {
+    pub vendor: String,
+    pub class: String,
+    /// Any order, repeats allowed: names are written in
+    /// [`NameStrategy::ALL`] order, once each.
+    pub strategies: Vec<NameStrategy>,
+    /// The root the driver's `/dev` lives under on the host, when not `/`
+    /// (an absolute path such as `/run/nvidia/driver`): nodes then get a
+    /// `hostPath` under it.
+    pub dev_root: Option<String>,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            vendor: "nvidia.com".into(),
+            class: "gpu".into(),
+            strategies: NameStrategy::DEFAULT.to_vec(),
+            dev_root: None,
+        }
+    }
+}
+
+impl RenderOptions {
+    /// `vendor/class`.
+    pub fn kind(&self) -> String {
+        format!("{}/{}", self.vendor, self.class)
+    }
+
+    fn strategies(&self) -> Vec<NameStrategy> {
+        NameStrategy::ALL
+            .into_iter()
+            .filter(|s| self.strategies.contains(s))
+            .collect()
+    }
+}
+
+/// Device-cgroup access for a node (see the module comment).
+pub fn permissions(role: NodeRole) -> &'static str {
+    match role {
+        NodeRole::Control | NodeRole::Gpu => "rw",
+        NodeRole::GiAccess | NodeRole::CiAccess | NodeRole::MigConfig | NodeRole::MigMonitor => "r",
+    }
+}
+
+/// The host path of `path` under `dev_root` (`None` for `/`).
+pub fn host_path(dev_root: Option<&str>, path: &str) -> Option<String> {
+    let root = dev_root?.trim_end_matches('/');
+    if root.is_empty() {
+        return None;
+    }
+    Some(format!("{root}/{}", path.trim_start_matches('/')))
+}
+
+fn spec_node(node: &nodes::DeviceNode, dev_root: Option<&str>) -> DeviceNode {
+    DeviceNode {
+        path: node.path.clone(),
+        host_path: host_path(dev_root, &node.path),
+        node_type: Some("c".into()),
+        major: Some(i64::from(node.major)),
+        minor: Some(i64::from(node.minor)),
+        file_mode: Some(node.mode & 0o7777),
+        permissions: Some(permissions(node.role).into()),
+        uid: None,
+        gid: None,
+    }
+}
+
+/// Sort key of a device: GPU index, then the GPU itself before its MIG
+/// devices, then MIG index.
+fn device_order(device: &InventoryDevice) -> (u32, u64) {
+    match device.kind {
+        DeviceKind::Gpu => (device.gpu_index, 0),
+        DeviceKind::Mig { mig_index, .. } => (device.gpu_index, 1 + u64::from(mig_index)),
+    }
+}
+
+/// The spec for `inventory`. Check it with [`super::check`] before
+/// writing: an inventory with no devices gives a spec without devices,
+/// which no runtime accepts.
+pub fn render(inventory: &Inventory, options: &RenderOptions) -> Spec {
+    let dev_root = options.dev_root.as_deref();
+    let strategies = options.strategies();
+
+    let mut inventory_devices: Vec<&InventoryDevice> = inventory.devices.iter().collect();
+    inventory_devices.sort_by_key(|d| (device_order(d), d.uuid.clone()));
+
+    let mut devices = Vec::new();
+    for device in inventory_devices {
+        let mut node_list: Vec<&nodes::DeviceNode> = device.nodes.iter().collect();
+        node_list.sort_by(|a, b| (a.role, &a.path).cmp(&(b.role, &b.path)));
+        node_list.dedup_by(|a, b| a.path == b.path);
+        let edits = ContainerEdits {
+            device_nodes: node_list.iter().map(|n| spec_node(n, dev_root)).collect(),
+            ..ContainerEdits::default()
+        };
+        for strategy in &strategies {
+            devices.push(Device {
+                name: strategy.name(device),
+                annotations: None,
+                container_edits: edits.clone(),
+            });
+        }
+    }
+
+    let mut control: Vec<&nodes::DeviceNode> = inventory.control_nodes.iter().collect();
+    control.sort_by(|a, b| a.path.cmp(&b.path));
+    control.dedup_by(|a, b| a.path == b.path);
+
+    let mut spec = Spec {
+        cdi_version: String::new(),
+        kind: options.kind(),
+        annotations: None,
+        devices,
+        container_edits: ContainerEdits {
+            device_nodes: control.iter().map(|n| spec_node(n, dev_root)).collect(),
+            ..ContainerEdits::default()
+        },
+    };
+    spec.cdi_version = min_version(&spec).to_string();
+    spec
+}

@@ -1,0 +1,161 @@
+//! The official CDI JSON schema, embedded, and a validator for it.
+//!
+//! `schema/schema.json` refers to `schema/defs.json` by relative name; both
+//! are compiled in and registered under fixed `file:///` names, and the
+//! compiler is given a loader that refuses every URL, so validation never
+//! reads a file or the network.
+
+use serde_json::Value;
+
+use super::rules::{Problem, RuleKind};
+
+/// `schema.json` of the CDI project, byte for byte.
+pub const SCHEMA_JSON: &str = include_str!("schema/schema.json");
+/// `defs.json` of the CDI project, byte for byte.
+pub const DEFS_JSON: &str = include_str!("schema/defs.json");
+
+const SCHEMA_URL: &str = "file:///cdi/schema.json";
+const DEFS_URL: &str = "file:///cdi/defs.json";
+
+/// Why the embedded schema could not be compiled (a build defect).
+#[derive(Debug, thiserror::Error)]
+#[error("the embedded CDI schema does not compile: {0}")]
+pub struct SchemaError(String);
+
+/// The compiled schema.
+pub struct SchemaValidator {
+    schemas: boon::Schemas,
+    index: boon::SchemaIndex,
+}
+
+struct NoLoader;
+
+impl boon::UrlLoader for NoLoader {
+    fn load(&self, url: &str) -> Result<Value, Box<dyn std::error::Error>> {
+        Err(format!("refusing to load {url}: the CDI schema is embedded").into())
+    }
+}
+
+impl SchemaValidator {
+    /// Compile the embedded schema.
+    pub fn new() -> Result<Self, SchemaError> {
+        let parse = |text: &str| {
+            serde_json::from_str::<Value>(text).map_err(|e| SchemaError(e.to_string()))
+        };
+        let mut compiler = boon::Compiler::new();
+        compiler.set_default_draft(boon::Draft::V7);
+        compiler.use_loader(Box::new(NoLoader));
+        compiler
+            .add_resource(DEFS_URL, parse(DEFS_JSON)?)
+            .map_err(|e| SchemaError(e.to_string()))?;
+        compiler
+            .add_resource(SCHEMA_URL, parse(SCHEMA_JSON)?)
+            .map_err(|e| SchemaError(e.to_string()))?;
+        let mut schemas = boon::Schemas::new();
+        let index = compiler
+            .compile(SCHEMA_URL, &mut schemas)
+            .map_err(|e| SchemaError(format!("{e:#}")))?;
+        Ok(Self { schemas, index })
+    }
+
+    /// Every place where `document` breaks the schema; empty when valid.
+    pub fn validate(&self, document: &Value) -> Vec<Problem> {
+        let Err(error) = self.schemas.validate(document, self.index) else {
+            return Vec::new();
+        };
+        let mut problems = Vec::new();
+        let output = error.basic_output();
+        match &output.error {
+            boon::OutputError::Leaf(kind) => problems.push(problem(
+                &output.instance_location.to_string(),
+                &output.keyword_location,
+                &kind.to_string(),
+            )),
+            boon::OutputError::Branch(units) => {
+                for unit in units {
+                    if let boon::OutputError::Leaf(kind) = &unit.error {
+                        // Group errors only say "validation failed" around
+                        // their causes, which are listed on their own.
+                        if matches!(
+                            kind,
+                            boon::ErrorKind::Group | boon::ErrorKind::Reference { .. }
+                        ) {
+                            continue;
+                        }
+                        problems.push(problem(
+                            &unit.instance_location.to_string(),
+                            &unit.keyword_location,
+                            &kind.to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            problems.push(problem("", "", &error.to_string()));
+        }
+        problems
+    }
+}
+
+fn problem(instance_pointer: &str, keyword_location: &str, message: &str) -> Problem {
+    let message = if keyword_location.is_empty() {
+        message.to_string()
+    } else {
+        format!("{message} (schema {keyword_location})")
+    };
+    Problem::new(RuleKind::Schema, pointer_to_path(instance_pointer), message)
+}
+
+/// `/devices/0/containerEdits` -> `devices[0].containerEdits`.
+pub(crate) fn pointer_to_path(pointer: &str) -> String {
+    let mut path = String::new();
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        if !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) {
+            path.push_str(&format!("[{token}]"));
+        } else {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(&token);
+        }
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_become_paths() {
+        assert_eq!(pointer_to_path(""), "");
+        assert_eq!(
+            pointer_to_path("/devices/0/containerEdits"),
+            "devices[0].containerEdits"
+        );
+        assert_eq!(pointer_to_path("/a~1b"), "a/b");
+    }
+
+    #[test]
+    fn embedded_schema_compiles_and_checks() {
+        let schema = SchemaValidator::new().unwrap();
+        assert!(schema
+            .validate(&serde_json::json!({"cdiVersion": "0.3.0", "kind": "a/b", "devices": []}))
+            .is_empty());
+        let problems = schema.validate(&serde_json::json!({
+            "cdiVersion": 5, "kind": "a/b",
+            "devices": [{"name": "x", "containerEdits": {"deviceNodes": [{"major": 1}]}}]
+        }));
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 2, "{text:#?}");
+        assert!(text.iter().any(|t| t.contains("cdiVersion")), "{text:#?}");
+        assert!(
+            text.iter()
+                .any(|t| t.contains("devices[0].containerEdits.deviceNodes[0]")
+                    && t.contains("path")),
+            "{text:#?}"
+        );
+    }
+}
