@@ -374,6 +374,32 @@ mod tests {
         assert!(compute_placements(2, 3).is_empty());
     }
 
+    /// The "Memory GiB" column of the published `nvidia-smi mig -lgip`
+    /// listings the module doc names (profile order 19, 20, 15, 14, 9, 5, 0).
+    #[test]
+    fn memory_matches_published_lgip_listings() {
+        let gib = |model: Model| -> Vec<String> {
+            [19, 20, 15, 14, 9, 5, 0]
+                .map(|id| {
+                    let mib = model.profile_by_id(id).unwrap().memory_mib;
+                    format!("{:.2}", mib as f64 / 1024.0)
+                })
+                .to_vec()
+        };
+        assert_eq!(
+            gib(Model::A100Sxm4_80Gb),
+            ["9.50", "9.50", "19.50", "19.50", "39.25", "39.25", "78.75"]
+        );
+        assert_eq!(
+            gib(Model::H100_80GbHbm3),
+            ["9.75", "9.75", "19.62", "19.62", "39.50", "39.50", "79.25"]
+        );
+        assert_eq!(
+            gib(Model::H200),
+            ["16.00", "16.00", "32.50", "32.50", "69.75", "69.75", "140.00"]
+        );
+    }
+
     #[test]
     fn tables_are_consistent() {
         for model in Model::ALL {
