@@ -1,5 +1,72 @@
-//! mig-cdi-hook: placeholder until the hook issue lands.
-fn main() {
-    eprintln!("mig-cdi-hook: not implemented yet");
-    std::process::exit(1);
+//! mig-cdi-hook: an OCI prestart/createRuntime hook that gives a container
+//! exactly one MIG device — after checking that it may have it and that
+//! nothing else leaks in — for runtimes and setups without CDI.
+//!
+//! Data flows one way: state on stdin -> config.json -> request -> one
+//! resolved device -> checks -> [`plan::InjectionPlan`] -> [`kernel`], the
+//! one module that changes anything. `main` only parses the command line,
+//! picks the real kernel, and prints an error as one line.
+//!
+//! The binary is linked statically (see `build.rs`) and reads nothing from
+//! its own environment: loader variables cannot inject code into it.
+
+mod cgroupfs;
+mod cli;
+mod config;
+mod error;
+mod fresh;
+mod inject;
+mod kernel;
+mod log;
+mod plan;
+mod request;
+mod run;
+mod spec;
+mod state;
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use cli::{Action, Settings};
+use error::HookError;
+
+fn main() -> ExitCode {
+    let mut log = log::Log::none();
+    match start(&mut log) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            log.line(format_args!("refused: {err}"));
+            eprintln!("mig-cdi-hook: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(log: &mut log::Log) -> Result<(), HookError> {
+    let settings = Settings::from_args(std::env::args_os().skip(1).collect())?;
+    match settings.action {
+        Action::Help => {
+            print!("{}", cli::HELP);
+            return Ok(());
+        }
+        Action::Version => {
+            println!("mig-cdi-hook {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Action::Run => {}
+    }
+    if let Some(path) = &settings.log {
+        *log = log::Log::open(path)?;
+    }
+    let mut stdin = Vec::new();
+    std::io::stdin()
+        .take(1 << 20)
+        .read_to_end(&mut stdin)
+        .map_err(|source| HookError::Io {
+            op: "read the OCI state from",
+            path: "stdin".into(),
+            source,
+        })?;
+    let mut kernel = kernel::RealKernel::new();
+    run::run(&settings, &stdin, &mut kernel, log)
 }

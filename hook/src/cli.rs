@@ -1,0 +1,155 @@
+//! Command line: raw flags (syntax only), then settings.
+//!
+//! Hand-parsed: four flags do not justify an argument-parsing crate in a
+//! binary whose start-up time is part of every container start.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::error::HookError;
+use crate::spec::DEFAULT_SPEC_DIRS;
+
+pub const HELP: &str = "\
+mig-cdi-hook: give a container the one MIG device it asks for, safely.
+
+Run by the container runtime as a prestart or createRuntime OCI hook, with
+the OCI state on stdin. Reads the bundle's config.json; the request is
+NVIDIA_VISIBLE_DEVICES in the container's environment (or the annotation
+mig-cdi/devices): one CDI device name as mig-cdi-gen writes it (0:1,
+MIG-<uuid>) or qualified (nvidia.com/gpu=0:1). Unset, empty, void or none:
+nothing is done. NVIDIA_MIG_CONFIG_DEVICES=all / NVIDIA_MIG_MONITOR_DEVICES=all
+add the MIG config / monitor capability (needs CAP_SYS_ADMIN in the
+container's bounding set).
+
+Before changing anything it checks: exactly one MIG device; its nodes against
+the live driver tables and host /dev; the container's device cgroup rules;
+its own capabilities. Then it creates the nodes inside the container root
+(never following a symlink out of it) and, on cgroup v1, allows them in the
+container's devices cgroup. All or nothing.
+
+USAGE:
+    mig-cdi-hook [OPTIONS] [prestart|createRuntime]
+
+OPTIONS:
+    --spec-dir DIR   CDI spec directory; repeat for several, later ones win
+                     (default: /etc/cdi then /var/run/cdi)
+    --root DIR       host root under which /proc and /dev are read (default /)
+    --log FILE       append a debug trail to FILE
+    -h, --help       print this help
+    -V, --version    print the version
+
+EXIT STATUS:
+    0 done, or nothing requested; 1 refused or failed (one line on stderr).
+";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Run,
+    Help,
+    Version,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub action: Action,
+    pub spec_dirs: Vec<PathBuf>,
+    pub root: PathBuf,
+    pub log: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn from_args(args: Vec<OsString>) -> Result<Self, HookError> {
+        let mut settings = Settings {
+            action: Action::Run,
+            spec_dirs: Vec::new(),
+            root: PathBuf::from("/"),
+            log: None,
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let text = arg
+                .to_str()
+                .ok_or_else(|| HookError::Usage(format!("argument {arg:?} is not UTF-8")))?;
+            let (flag, inline) = match text.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_string())),
+                _ => (text, None),
+            };
+            let mut value = |name: &str| -> Result<PathBuf, HookError> {
+                let value = match &inline {
+                    Some(v) => Some(OsString::from(v)),
+                    None => args.next(),
+                };
+                value
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .ok_or_else(|| HookError::Usage(format!("{name} needs a value")))
+            };
+            match flag {
+                "--spec-dir" => settings.spec_dirs.push(value(flag)?),
+                "--root" => settings.root = value(flag)?,
+                "--log" => settings.log = Some(value(flag)?),
+                "-h" | "--help" => settings.action = Action::Help,
+                "-V" | "--version" => settings.action = Action::Version,
+                // The stage, as NVIDIA's hook takes it: documentation only.
+                "prestart" | "createRuntime" => {}
+                other => {
+                    return Err(HookError::Usage(format!(
+                        "unexpected argument {other:?} (mig-cdi-hook runs as a prestart or \
+                         createRuntime hook)"
+                    )))
+                }
+            }
+        }
+        if settings.spec_dirs.is_empty() {
+            settings.spec_dirs = DEFAULT_SPEC_DIRS.iter().map(PathBuf::from).collect();
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, HookError> {
+        Settings::from_args(args.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(
+            s.spec_dirs,
+            [PathBuf::from("/etc/cdi"), PathBuf::from("/var/run/cdi")]
+        );
+        assert_eq!(s.root, PathBuf::from("/"));
+        assert_eq!(s.action, Action::Run);
+    }
+
+    #[test]
+    fn flags_both_spellings_and_stage() {
+        let s = parse(&[
+            "prestart",
+            "--spec-dir",
+            "/a",
+            "--spec-dir=/b",
+            "--root=/fake",
+            "--log",
+            "/l",
+        ])
+        .unwrap();
+        assert_eq!(s.spec_dirs, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(s.root, PathBuf::from("/fake"));
+        assert_eq!(s.log, Some(PathBuf::from("/l")));
+    }
+
+    #[test]
+    fn bad_usage() {
+        assert!(parse(&["--root"]).is_err());
+        assert!(parse(&["--root="]).is_err());
+        assert!(parse(&["poststop"]).is_err());
+        assert!(parse(&["--frobnicate"]).is_err());
+        assert_eq!(parse(&["-h"]).unwrap().action, Action::Help);
+        assert_eq!(parse(&["--version"]).unwrap().action, Action::Version);
+    }
+}

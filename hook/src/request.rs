@@ -1,0 +1,414 @@
+//! What the container asks for, read from its configuration as data.
+//!
+//! The request comes from the image and the user, so it is untrusted text:
+//! it is parsed here, bounded in size, and never used as a path or passed
+//! to anything but the resolver. Sources:
+//! - `NVIDIA_VISIBLE_DEVICES` in `process.env` (the toolkit's variable):
+//!   unset, empty, `void` or `none` means no request; `all` means every
+//!   device of the kind; otherwise a comma list of device names as the
+//!   generator writes them (`0:1`, `MIG-<uuid>`) or qualified
+//!   (`nvidia.com/gpu=0:1`);
+//! - the annotation [`ANNOTATION`] (same syntax), for engines whose hook
+//!   configuration can match on annotations (podman hooks.d);
+//! - `NVIDIA_MIG_CONFIG_DEVICES=all` / `NVIDIA_MIG_MONITOR_DEVICES=all`:
+//!   also give the MIG `config` / `monitor` capability (privileged only).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::config::Config;
+use crate::error::HookError;
+use crate::state::State;
+
+pub const VISIBLE_DEVICES: &str = "NVIDIA_VISIBLE_DEVICES";
+pub const MIG_CONFIG_DEVICES: &str = "NVIDIA_MIG_CONFIG_DEVICES";
+pub const MIG_MONITOR_DEVICES: &str = "NVIDIA_MIG_MONITOR_DEVICES";
+/// Annotation key carrying the same list as `NVIDIA_VISIBLE_DEVICES`.
+pub const ANNOTATION: &str = "mig-cdi/devices";
+
+/// Longest request value we parse; real ones are a few dozen bytes.
+const MAX_VALUE_LEN: usize = 4096;
+/// Most names one request may list.
+const MAX_NAMES: usize = 64;
+
+/// One requested device name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRef {
+    /// `vendor/class` when qualified.
+    pub kind: Option<String>,
+    pub name: String,
+}
+
+impl fmt::Display for DeviceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Some(kind) => write!(f, "{kind}={}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// Which devices were asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// `all`: every device of the default kind.
+    All,
+    Names(Vec<DeviceRef>),
+}
+
+/// The whole request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub wanted: Wanted,
+    /// Where the request came from, for messages (`NVIDIA_VISIBLE_DEVICES=0:1`).
+    pub source: String,
+    pub mig_config: bool,
+    pub mig_monitor: bool,
+}
+
+/// Read the request; `None` when the container asks for nothing.
+pub fn from_config(config: &Config, state: &State) -> Result<Option<Request>, HookError> {
+    let mut sources: Vec<(String, Wanted)> = Vec::new();
+    if let Some(value) = single_env(config, VISIBLE_DEVICES)? {
+        if let Some(wanted) = parse_list(value, VISIBLE_DEVICES)? {
+            sources.push((format!("{VISIBLE_DEVICES}={value}"), wanted));
+        }
+    }
+    let mut annotations: BTreeMap<&str, &str> = BTreeMap::new();
+    for map in [Some(&state.annotations), config.annotations.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(value) = map.get(ANNOTATION) {
+            annotations.insert(value.as_str(), value.as_str());
+        }
+    }
+    for value in annotations.keys() {
+        if let Some(wanted) = parse_list(value, ANNOTATION)? {
+            sources.push((format!("annotation {ANNOTATION}={value}"), wanted));
+        }
+    }
+    if sources.is_empty() {
+        return Ok(None);
+    }
+    let source = sources
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let wanted = if sources.iter().any(|(_, w)| *w == Wanted::All) {
+        Wanted::All
+    } else {
+        let mut names = Vec::new();
+        for (_, wanted) in sources {
+            if let Wanted::Names(list) = wanted {
+                for name in list {
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+        }
+        Wanted::Names(names)
+    };
+    Ok(Some(Request {
+        wanted,
+        source,
+        mig_config: all_flag(config, MIG_CONFIG_DEVICES)?,
+        mig_monitor: all_flag(config, MIG_MONITOR_DEVICES)?,
+    }))
+}
+
+/// The variable's value; set twice with different values is refused (the
+/// runtime and the program inside could each pick another one).
+fn single_env<'a>(config: &'a Config, name: &str) -> Result<Option<&'a str>, HookError> {
+    let values = config.env(name);
+    match values.as_slice() {
+        [] => Ok(None),
+        [first, rest @ ..] if rest.iter().all(|v| v == first) => Ok(Some(first)),
+        _ => Err(HookError::Request(format!(
+            "{name} is set {} times with different values in the container's environment; \
+             set it once",
+            values.len()
+        ))),
+    }
+}
+
+fn all_flag(config: &Config, name: &str) -> Result<bool, HookError> {
+    match single_env(config, name)?.map(str::trim) {
+        None | Some("" | "void" | "none") => Ok(false),
+        Some("all") => Ok(true),
+        Some(other) => Err(HookError::Request(format!(
+            "{name}={} is not supported: use {name}=all (the MIG capability covers every GPU) \
+             or leave it unset",
+            printable(other)
+        ))),
+    }
+}
+
+/// Parse one list; `None` for "nothing requested".
+pub fn parse_list(value: &str, what: &str) -> Result<Option<Wanted>, HookError> {
+    if value.len() > MAX_VALUE_LEN {
+        return Err(HookError::Request(format!(
+            "{what} is {} bytes long; a request names one device",
+            value.len()
+        )));
+    }
+    let value = value.trim();
+    match value {
+        "" | "void" | "none" => return Ok(None),
+        "all" => return Ok(Some(Wanted::All)),
+        _ => {}
+    }
+    let mut names = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if names.len() == MAX_NAMES {
+            return Err(HookError::Request(format!(
+                "{what} lists more than {MAX_NAMES} devices; a container gets one MIG device"
+            )));
+        }
+        let device = parse_name(item).ok_or_else(|| {
+            HookError::Request(format!(
+                "{what}: {:?} is not a device name (expected e.g. 0:1, MIG-<uuid> or \
+                 nvidia.com/gpu=0:1)",
+                printable(item)
+            ))
+        })?;
+        if !names.contains(&device) {
+            names.push(device);
+        }
+    }
+    if names.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Wanted::Names(names)))
+}
+
+/// `name` or `vendor/class=name`, with CDI's character rules.
+fn parse_name(item: &str) -> Option<DeviceRef> {
+    let (kind, name) = match item.split_once('=') {
+        Some((kind, name)) => (Some(kind), name),
+        None => (None, item),
+    };
+    if let Some(kind) = kind {
+        let (vendor, class) = kind.split_once('/')?;
+        if !valid_kind_part(vendor) || !valid_kind_part(class) {
+            return None;
+        }
+    }
+    if !valid_device_name(name) {
+        return None;
+    }
+    Some(DeviceRef {
+        kind: kind.map(str::to_string),
+        name: name.to_string(),
+    })
+}
+
+/// CDI vendor or class: a letter first, then letters, digits, `_-.`,
+/// ending in a letter or digit.
+fn valid_kind_part(part: &str) -> bool {
+    let bytes = part.as_bytes();
+    matches!(bytes.first(), Some(b) if b.is_ascii_alphabetic())
+        && matches!(bytes.last(), Some(b) if b.is_ascii_alphanumeric())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// CDI device name: alphanumeric at both ends; `_-.:` allowed inside.
+fn valid_device_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    matches!(bytes.first(), Some(b) if b.is_ascii_alphanumeric())
+        && matches!(bytes.last(), Some(b) if b.is_ascii_alphanumeric())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+}
+
+/// Text from the container, safe to print on one line.
+pub fn printable(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(80)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn config(env: &[&str], annotations: &str) -> Config {
+        let env = serde_json::to_string(env).unwrap();
+        let json = format!(r#"{{"process":{{"env":{env}}},"annotations":{annotations}}}"#);
+        Config::parse(json.as_bytes(), Path::new("c.json")).unwrap()
+    }
+
+    fn state() -> State {
+        State::parse(br#"{"pid":9,"bundle":"/b"}"#).unwrap()
+    }
+
+    fn names(list: &[&str]) -> Wanted {
+        Wanted::Names(
+            list.iter()
+                .map(|s| parse_name(s).expect("valid name"))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn nothing_requested() {
+        for env in [
+            &[][..],
+            &["NVIDIA_VISIBLE_DEVICES="],
+            &["NVIDIA_VISIBLE_DEVICES=void"],
+            &["NVIDIA_VISIBLE_DEVICES=none"],
+            &["NVIDIA_VISIBLE_DEVICES= , "],
+        ] {
+            assert_eq!(
+                from_config(&config(env, "{}"), &state()).unwrap(),
+                None,
+                "{env:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_index_uuid_qualified() {
+        let r = from_config(
+            &config(
+                &["NVIDIA_VISIBLE_DEVICES=0:1, MIG-8c0f5e2a-1b2c-4d5e-9f00-112233445566,nvidia.com/gpu=0:2"],
+                "{}",
+            ),
+            &state(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            r.wanted,
+            names(&[
+                "0:1",
+                "MIG-8c0f5e2a-1b2c-4d5e-9f00-112233445566",
+                "nvidia.com/gpu=0:2"
+            ])
+        );
+        assert!(!r.mig_config && !r.mig_monitor);
+    }
+
+    #[test]
+    fn duplicates_collapse() {
+        let r = from_config(&config(&["NVIDIA_VISIBLE_DEVICES=0:1,0:1"], "{}"), &state())
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.wanted, names(&["0:1"]));
+    }
+
+    #[test]
+    fn annotation_alone_and_with_env() {
+        let r = from_config(&config(&[], r#"{"mig-cdi/devices":"mig0:1"}"#), &state())
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.wanted, names(&["mig0:1"]));
+        assert!(r.source.contains("annotation mig-cdi/devices"));
+        let r = from_config(
+            &config(
+                &["NVIDIA_VISIBLE_DEVICES=0:1"],
+                r#"{"mig-cdi/devices":"0:2"}"#,
+            ),
+            &state(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.wanted, names(&["0:1", "0:2"]));
+    }
+
+    #[test]
+    fn all_keyword() {
+        let r = from_config(&config(&["NVIDIA_VISIBLE_DEVICES=all"], "{}"), &state())
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.wanted, Wanted::All);
+    }
+
+    #[test]
+    fn hostile_names_are_refused_as_data() {
+        for bad in [
+            "../../etc",
+            "/dev/sda",
+            "0:1;rm",
+            "nvidia.com=0",
+            "=0:1",
+            "a/b/c=0",
+            "0:1\n",
+        ] {
+            let value = format!("NVIDIA_VISIBLE_DEVICES={bad},0:1");
+            let err = from_config(&config(&[&value], "{}"), &state());
+            if bad == "0:1\n" {
+                // Trimmed: a trailing newline is whitespace.
+                assert!(err.is_ok());
+                continue;
+            }
+            let err = err.unwrap_err().to_string();
+            assert!(err.contains("is not a device name"), "{bad}: {err}");
+        }
+        let long = format!("NVIDIA_VISIBLE_DEVICES={}", "0:1,".repeat(2000));
+        assert!(from_config(&config(&[&long], "{}"), &state()).is_err());
+    }
+
+    #[test]
+    fn conflicting_duplicate_variable_is_refused() {
+        let err = from_config(
+            &config(
+                &["NVIDIA_VISIBLE_DEVICES=0:1", "NVIDIA_VISIBLE_DEVICES=0:2"],
+                "{}",
+            ),
+            &state(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("set 2 times"), "{err}");
+        assert!(from_config(
+            &config(
+                &["NVIDIA_VISIBLE_DEVICES=0:1", "NVIDIA_VISIBLE_DEVICES=0:1"],
+                "{}"
+            ),
+            &state()
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn mig_config_and_monitor_flags() {
+        let r = from_config(
+            &config(
+                &[
+                    "NVIDIA_VISIBLE_DEVICES=0:1",
+                    "NVIDIA_MIG_CONFIG_DEVICES=all",
+                    "NVIDIA_MIG_MONITOR_DEVICES=all",
+                ],
+                "{}",
+            ),
+            &state(),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(r.mig_config && r.mig_monitor);
+        let err = from_config(
+            &config(
+                &["NVIDIA_VISIBLE_DEVICES=0:1", "NVIDIA_MIG_CONFIG_DEVICES=0"],
+                "{}",
+            ),
+            &state(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("use NVIDIA_MIG_CONFIG_DEVICES=all"), "{err}");
+    }
+}
