@@ -147,8 +147,8 @@ impl DeviceRule {
             return true;
         }
         self.kind == kind
-            && self.major.map_or(true, |m| m == major)
-            && self.minor.map_or(true, |m| m == minor)
+            && (self.major.is_none() || self.major == Some(major))
+            && (self.minor.is_none() || self.minor == Some(minor))
             && self.access.contains(access)
     }
 
