@@ -1,15 +1,128 @@
-//! Placeholder: implemented by the CDI work.
+//! `mig-cdi-gen docker-args NAME`: the `--device` flags that give a plain
+//! `docker run` / `podman run` (no CDI) the same nodes as the CDI device
+//! NAME: the control nodes and the device's own, with the same cgroup
+//! access. They come from the very spec `generate` would write, so the two
+//! cannot disagree.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use mig_cdi_core::cdi::{rules, NameStrategy, RenderOptions, SchemaValidator};
+use serde::Serialize;
+
+use crate::discover::{self, DiscoverOptions};
+use crate::generate::{self, NamingArgs};
 
 #[derive(Debug, clap::Args)]
-pub struct DockerArgsArgs {}
+#[command(after_long_help = "\
+One flag per line, so a shell can splice them in:\n  \
+docker run --rm $(mig-cdi-gen docker-args 0:1) IMAGE nvidia-smi -L\n\n\
+A container must get one MIG device: CUDA uses only the first it sees.\n\n\
+Exit status: 0 success, 2 error (unknown device: the valid names are listed).")]
+pub struct DockerArgsArgs {
+    /// The device, named as the spec names it: an index name (0:1, 0), a
+    /// UUID (MIG-…, GPU-…), a type-index name (mig0:1, gpu0) or qualified
+    /// (nvidia.com/gpu=0:1).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub naming: NamingArgs,
+    /// Print [{hostPath, path, major, minor, permissions}] as JSON instead.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(
-    _options: &crate::discover::DiscoverOptions,
-    _args: &DockerArgsArgs,
-) -> Result<ExitCode> {
-    bail!("not implemented yet")
+/// One node for `--device`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DockerDevice {
+    host_path: String,
+    path: String,
+    major: i64,
+    minor: i64,
+    permissions: String,
+}
+
+impl DockerDevice {
+    fn flag(&self) -> String {
+        format!(
+            "--device={}:{}:{}",
+            self.host_path, self.path, self.permissions
+        )
+    }
+}
+
+pub fn run(options: &DiscoverOptions, args: &DockerArgsArgs) -> Result<ExitCode> {
+    args.naming.check()?;
+    let name = match args.name.split_once('=') {
+        Some(_) => {
+            let q = rules::parse_qualified_name(&args.name).map_err(anyhow::Error::msg)?;
+            let kind = format!("{}/{}", q.vendor, q.class);
+            if kind != args.naming.kind() {
+                bail!(
+                    "{}: kind {kind} is not {} (give --vendor/--class to match)",
+                    args.name,
+                    args.naming.kind()
+                );
+            }
+            q.name
+        }
+        None => {
+            rules::check_device_name(&args.name).map_err(anyhow::Error::msg)?;
+            args.name.as_str()
+        }
+    };
+    let render = RenderOptions {
+        vendor: args.naming.vendor.clone(),
+        class: args.naming.class.clone(),
+        strategies: NameStrategy::ALL.to_vec(),
+        dev_root: generate::dev_root(&options.dev_root)?,
+    };
+    let schema = SchemaValidator::new()?;
+    let found = discover::discover(options)?;
+    let spec = generate::render_checked(&found, &render, &schema)?;
+    let Some(device) = spec.devices.iter().find(|d| d.name == name) else {
+        let index_names: Vec<String> = found
+            .inventory
+            .devices
+            .iter()
+            .map(|d| d.index_name())
+            .collect();
+        let uuids: Vec<&str> = found
+            .inventory
+            .devices
+            .iter()
+            .map(|d| d.uuid.as_str())
+            .collect();
+        bail!(
+            "no device \"{name}\" on this node; devices: {} (or by UUID: {}; or type-index: \
+             gpuN, migN:M)",
+            index_names.join(", "),
+            uuids.join(", ")
+        );
+    };
+    let nodes: Vec<DockerDevice> = spec
+        .container_edits
+        .device_nodes
+        .iter()
+        .chain(&device.container_edits.device_nodes)
+        .map(|n| DockerDevice {
+            host_path: n.host_path.clone().unwrap_or_else(|| n.path.clone()),
+            path: n.path.clone(),
+            major: n.major.unwrap_or_default(),
+            minor: n.minor.unwrap_or_default(),
+            permissions: n.permissions.clone().unwrap_or_else(|| "rw".into()),
+        })
+        .collect();
+    let text = if args.json {
+        serde_json::to_string_pretty(&nodes)? + "\n"
+    } else {
+        nodes.iter().map(|n| n.flag() + "\n").collect()
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to standard output")?;
+    Ok(ExitCode::SUCCESS)
 }

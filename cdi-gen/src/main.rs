@@ -4,6 +4,7 @@
 //! `main` only parses the command line, runs one subcommand and prints the
 //! error chain once; each subcommand lives in its own module.
 
+mod atomic_write;
 mod cli;
 mod discover;
 mod docker_args;

@@ -55,7 +55,21 @@ impl Checked {
 pub fn check_value(document: &Value, schema: &SchemaValidator) -> Checked {
     let mut problems = schema.validate(document);
     problems.extend(rules::unknown_fields(document));
-    let spec = match serde_json::from_value::<Spec>(document.clone()) {
+    if let Some(number) = document.get("cdiVersion").filter(|v| v.is_number()) {
+        problems.push(Problem::new(
+            RuleKind::Version,
+            "cdiVersion",
+            format!(
+                "{number} is a number (unquoted in YAML?); write the version as a quoted string \
+                 with three parts, e.g. \"0.5.0\""
+            ),
+        ));
+    }
+    // Rules are still worth checking when a scalar has the wrong type: read
+    // a copy with numbers and booleans in the name fields turned into text.
+    let parsed = serde_json::from_value::<Spec>(document.clone())
+        .or_else(|err| serde_json::from_value::<Spec>(stringify_names(document)).map_err(|_| err));
+    let spec = match parsed {
         Ok(spec) => Some(spec),
         Err(err) => {
             // The schema usually said why already; say it once more only
@@ -94,6 +108,30 @@ pub fn check_value(document: &Value, schema: &SchemaValidator) -> Checked {
         problems,
         notes,
     }
+}
+
+/// `document` with scalar `cdiVersion`, `kind` and device `name` values
+/// as strings, for checking the rules of an otherwise readable spec.
+fn stringify_names(document: &Value) -> Value {
+    fn text(value: &mut Value) {
+        if matches!(value, Value::Number(_) | Value::Bool(_)) {
+            *value = Value::String(value.to_string());
+        }
+    }
+    let mut copy = document.clone();
+    if let Some(object) = copy.as_object_mut() {
+        for field in ["cdiVersion", "kind"] {
+            if let Some(value) = object.get_mut(field) {
+                text(value);
+            }
+        }
+        if let Some(devices) = object.get_mut("devices").and_then(Value::as_array_mut) {
+            for name in devices.iter_mut().filter_map(|d| d.get_mut("name")) {
+                text(name);
+            }
+        }
+    }
+    copy
 }
 
 /// Check the bytes of a spec file.

@@ -1,0 +1,173 @@
+//! Golden specs: the real `mig-cdi-gen generate` through the NVML
+//! simulator, on every machine in examples/machines and every naming
+//! strategy, compared byte for byte with tests/golden/. Reviewed by eye
+//! once, then pinned: a change here is a change every node would see.
+//!
+//! To re-pin after an intended change: `MIG_CDI_UPDATE_GOLDEN=1 cargo test
+//! -p mig-cdi-gen --test golden`, then review `git diff tests/golden`.
+
+use std::path::{Path, PathBuf};
+
+use mig_cdi_core::cdi::{self, Format, SchemaValidator};
+use mig_cdi_e2e::{repo_root, FakeMachine};
+
+const STRATEGY_SETS: [(&str, &[&str]); 4] = [
+    ("default", &[]),
+    ("index", &["--device-name-strategy", "index"]),
+    ("uuid", &["--device-name-strategy", "uuid"]),
+    ("type-index", &["--device-name-strategy", "type-index"]),
+];
+
+fn golden(rel: &str) -> PathBuf {
+    repo_root().join("tests/golden").join(rel)
+}
+
+/// Compare with the pinned file, or pin it when asked to.
+fn assert_golden(rel: &str, actual: &[u8]) {
+    let path = golden(rel);
+    if std::env::var_os("MIG_CDI_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; pin it with MIG_CDI_UPDATE_GOLDEN=1 and review it",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{} differs from the generated spec; if the change is intended, rerun with \
+         MIG_CDI_UPDATE_GOLDEN=1 and review `git diff tests/golden`\n--- generated:\n{}",
+        path.display(),
+        String::from_utf8_lossy(actual)
+    );
+}
+
+fn assert_valid(bytes: &[u8], format: Format) -> cdi::Spec {
+    let checked = cdi::check_document(bytes, format, &SchemaValidator::new().unwrap());
+    assert!(checked.is_valid(), "{:#?}", checked.problems);
+    assert!(checked.notes.is_empty(), "{:?}", checked.notes);
+    checked.spec.unwrap()
+}
+
+fn machines() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo_root().join("examples/machines"))
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.unwrap().path();
+            (path.extension()? == "json").then(|| path.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    names
+}
+
+#[test]
+fn every_machine_and_strategy_matches_its_golden_spec() {
+    for name in machines() {
+        let machine = FakeMachine::new(&name);
+        for (set, flags) in STRATEGY_SETS {
+            let mut args = vec!["generate"];
+            args.extend_from_slice(flags);
+            let out = machine.gen_ok(&args);
+            let spec = assert_valid(out.as_bytes(), Format::Json);
+            assert!(spec.devices.iter().all(|d| d.name != "all"));
+            // Twice the same bytes.
+            assert_eq!(machine.gen_ok(&args), out, "{name} {set}");
+            assert_golden(&format!("{name}/{set}.json"), out.as_bytes());
+        }
+    }
+}
+
+#[test]
+fn yaml_output_matches_its_golden_and_the_json() {
+    let machine = FakeMachine::new("h100x4");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nvidia.com-gpu.yaml");
+    machine.gen_ok(&["generate", "--output", file.to_str().unwrap()]);
+    let yaml = std::fs::read(&file).unwrap();
+    assert_golden("h100x4/default.yaml", &yaml);
+    let from_yaml = assert_valid(&yaml, Format::Yaml);
+    let json = machine.gen_ok(&["generate"]);
+    assert_eq!(from_yaml, assert_valid(json.as_bytes(), Format::Json));
+}
+
+#[test]
+fn h100_index_names_follow_nvml_order_and_nodes_follow_minor_numbers() {
+    // h100x4: NVML index 0 -> minor 2, 1 -> 0, 2 -> 3, 3 -> 1.
+    let machine = FakeMachine::new("h100x4");
+    let spec = assert_valid(machine.gen_ok(&["generate"]).as_bytes(), Format::Json);
+    let paths = |name: &str| -> Vec<String> {
+        let device = spec.devices.iter().find(|d| d.name == name).unwrap();
+        device
+            .container_edits
+            .device_nodes
+            .iter()
+            .map(|n| format!("{} {}:{}", n.path, n.major.unwrap(), n.minor.unwrap()))
+            .collect()
+    };
+    // MIG 0:0 is GI 4 of GPU minor 2: caps 3 + 135*2 + 9*4 = 309, CI 0 = 310.
+    assert_eq!(
+        paths("0:0"),
+        [
+            "/dev/nvidia2 195:2",
+            "/dev/nvidia-caps/nvidia-cap309 241:309",
+            "/dev/nvidia-caps/nvidia-cap310 241:310"
+        ]
+    );
+    assert_eq!(paths("1"), ["/dev/nvidia0 195:0"]);
+    // 7g.80gb (GI 0) of minor 3 split into CI 0 and CI 4.
+    assert_eq!(
+        paths("2:1"),
+        [
+            "/dev/nvidia3 195:3",
+            "/dev/nvidia-caps/nvidia-cap408 241:408",
+            "/dev/nvidia-caps/nvidia-cap413 241:413"
+        ]
+    );
+    // 3g.40gb at 4 is GI 2 of minor 1.
+    assert_eq!(
+        paths("3:0"),
+        [
+            "/dev/nvidia1 195:1",
+            "/dev/nvidia-caps/nvidia-cap156 241:156",
+            "/dev/nvidia-caps/nvidia-cap157 241:157"
+        ]
+    );
+    // A GPU in MIG mode has no device of its own.
+    assert!(spec
+        .devices
+        .iter()
+        .all(|d| !matches!(d.name.as_str(), "0" | "2" | "3")));
+}
+
+/// Move the fake root's dev/ under `<root>/run/nvidia/driver`, as a
+/// driver container installs it.
+fn move_dev_under(root: &Path, dev_root: &str) {
+    let target = root.join(dev_root.trim_start_matches('/'));
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::rename(root.join("dev"), target.join("dev")).unwrap();
+}
+
+#[test]
+fn dev_root_gives_host_paths() {
+    let machine = FakeMachine::new("h200-mig");
+    move_dev_under(&machine.root, "/run/nvidia/driver");
+    let out = machine.gen_ok(&[
+        "--dev-root",
+        "/run/nvidia/driver",
+        "generate",
+        "--device-name-strategy",
+        "uuid",
+    ]);
+    let spec = assert_valid(out.as_bytes(), Format::Json);
+    assert_eq!(spec.cdi_version, "0.5.0");
+    assert_golden("h200-mig/dev-root-uuid.json", out.as_bytes());
+    // Without it the nodes are not found, and the error says which.
+    let fail = machine.gen(&["generate"]);
+    assert_eq!(fail.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&fail.stderr).contains("missing"));
+}
