@@ -7,8 +7,8 @@
 //! uses `unsafe`: the binaries do that at their edges.
 #![forbid(unsafe_code)]
 
-pub mod cgroup;
 pub mod cdi;
+pub mod cgroup;
 pub mod driver;
 pub mod nodes;
 pub mod snapshot;

@@ -50,7 +50,9 @@ pub fn sim_lib() -> PathBuf {
 
 /// A shipped machine description, `examples/machines/<name>.json`.
 pub fn machine_file(name: &str) -> PathBuf {
-    let path = repo_root().join("examples/machines").join(format!("{name}.json"));
+    let path = repo_root()
+        .join("examples/machines")
+        .join(format!("{name}.json"));
     assert!(path.exists(), "no machine description {}", path.display());
     path
 }
