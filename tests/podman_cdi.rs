@@ -1,0 +1,334 @@
+//! End to end with a real runtime: Debian's Podman 4.3 reads the spec
+//! `mig-cdi-gen generate` wrote for a simulated machine, and the container
+//! gets exactly the device's nodes, with the right numbers, allowed by the
+//! device cgroup (opening one gives ENXIO: allowed, no driver) and nothing
+//! of the other MIG devices. The same nodes through `docker-args` flags.
+//! And when podman can only say "unresolvable CDI devices", our `validate`
+//! says why.
+//!
+//! Podman 4.3 has no private spec folder (no --cdi-spec-dir, no
+//! cdi_spec_dirs): each test writes a uniquely named spec for a unique
+//! vendor into /var/run/cdi and removes it when done. Needs root and
+//! `tests/setup-runtimes.sh` (the README's test command runs it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use mig_cdi_e2e::{bin, is_root, FakeMachine, IMAGE};
+
+const CDI_DIR: &str = "/var/run/cdi";
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Podman is there and we may use it; otherwise say why and skip.
+fn podman_ready() -> bool {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return false;
+    }
+    let ok = Command::new("podman")
+        .args(["image", "exists", IMAGE])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "podman or the image {IMAGE} is missing: run tests/setup-runtimes.sh first"
+    );
+    true
+}
+
+/// A spec file in /var/run/cdi for a vendor no other test uses, removed on
+/// drop.
+struct InstalledSpec {
+    path: PathBuf,
+    vendor: String,
+}
+
+impl InstalledSpec {
+    fn vendor(test: &str) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        format!(
+            "e2e-{test}-{}-{}.example.com",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// `mig-cdi-gen generate --vendor <unique> --output /var/run/cdi/...`.
+    fn generate(machine: &FakeMachine, test: &str, extra: &[&str]) -> Self {
+        let vendor = Self::vendor(test);
+        let path = Path::new(CDI_DIR).join(format!("{vendor}-gpu.json"));
+        let mut args = vec!["generate", "--vendor", &vendor, "--output"];
+        let path_text = path.to_str().unwrap().to_string();
+        args.push(&path_text);
+        args.extend_from_slice(extra);
+        machine.gen_ok(&args);
+        Self { path, vendor }
+    }
+
+    /// A hand-written spec.
+    fn write(test: &str, body: impl Fn(&str) -> String) -> Self {
+        let vendor = Self::vendor(test);
+        std::fs::create_dir_all(CDI_DIR).unwrap();
+        let path = Path::new(CDI_DIR).join(format!("{vendor}-gpu.json"));
+        std::fs::write(&path, body(&vendor)).unwrap();
+        Self { path, vendor }
+    }
+
+    fn device(&self, name: &str) -> String {
+        format!("{}/gpu={name}", self.vendor)
+    }
+}
+
+impl Drop for InstalledSpec {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// What the container sees of each path, and what opening it gives.
+const PROBE: &str = r#"
+for f in "$@"; do
+  if [ -e "$f" ]; then
+    echo "$f $(stat -c '%t:%T %F %a' "$f")"
+    cat "$f" >/dev/null 2>/tmp/err; echo "$f read: $(cat /tmp/err)"
+  else
+    echo "$f absent"
+  fi
+done
+echo "caps: $(ls /dev/nvidia-caps 2>/dev/null | tr '\n' ' ')"
+echo "gpus: $(cd /dev && ls -d nvidia[0-9]* 2>/dev/null | tr '\n' ' ')"
+for f in /dev/nvidia-caps/*; do
+  [ -e "$f" ] && { echo x >"$f"; } 2>/tmp/err; echo "$f write: $(cat /tmp/err)"
+done
+"#;
+
+fn podman_run(device_args: &[String], probe: &[&str]) -> Output {
+    let mut cmd = Command::new("podman");
+    cmd.args(["run", "--rm", "--network", "none"])
+        .args(device_args)
+        .args([IMAGE, "sh", "-c", PROBE, "probe"])
+        .args(probe);
+    cmd.output().expect("run podman")
+}
+
+/// The container's view of h100x4's MIG device 0:1 (GPU index 0 = minor
+/// 2; GI 5, CI 0 = caps 318 and 319), whichever way it was given.
+fn assert_mig_0_1_view(out: &Output) {
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "podman failed: {}\n{stdout}",
+        text(&out.stderr)
+    );
+    const ENXIO: &str = "No such device or address";
+    for (path, numbers, mode) in [
+        ("/dev/nvidiactl", "c3:ff", "666"),
+        ("/dev/nvidia-uvm", "ee:0", "666"),
+        ("/dev/nvidia-uvm-tools", "ee:1", "666"),
+        ("/dev/nvidia2", "c3:2", "666"),
+        ("/dev/nvidia-caps/nvidia-cap318", "f1:13e", "444"),
+        ("/dev/nvidia-caps/nvidia-cap319", "f1:13f", "444"),
+    ] {
+        let line = format!("{path} {numbers} character special file {mode}\n");
+        assert!(stdout.contains(&line), "missing {line:?} in\n{stdout}");
+        let read = format!("{path} read: cat: can't open '{path}': {ENXIO}\n");
+        assert!(stdout.contains(&read), "missing {read:?} in\n{stdout}");
+    }
+    assert!(
+        stdout.contains("caps: nvidia-cap318 nvidia-cap319 \n"),
+        "other MIG devices' caps visible:\n{stdout}"
+    );
+    assert!(stdout.contains("gpus: nvidia2 \n"), "{stdout}");
+    // Read-only cgroup access to the capability nodes: writing is denied
+    // by the cgroup (EPERM), not by the missing driver.
+    for cap in ["nvidia-cap318", "nvidia-cap319"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("/dev/nvidia-caps/{cap} write: ")))
+            .unwrap_or_default();
+        let denied = format!("can't create /dev/nvidia-caps/{cap}: Operation not permitted");
+        assert!(
+            line.ends_with(&denied),
+            "{cap}: write not denied:\n{stdout}"
+        );
+    }
+}
+
+const MIG_0_1_PATHS: [&str; 9] = [
+    "/dev/nvidiactl",
+    "/dev/nvidia-uvm",
+    "/dev/nvidia-uvm-tools",
+    "/dev/nvidia2",
+    "/dev/nvidia-caps/nvidia-cap318",
+    "/dev/nvidia-caps/nvidia-cap319",
+    // Other MIG devices of the same GPU and other GPUs: must be absent.
+    "/dev/nvidia-caps/nvidia-cap309",
+    "/dev/nvidia-caps/nvidia-cap156",
+    "/dev/nvidia0",
+];
+
+#[test]
+fn podman_gives_a_mig_device_exactly_its_nodes() {
+    if !podman_ready() {
+        return;
+    }
+    let machine = FakeMachine::new("h100x4");
+    let spec = InstalledSpec::generate(&machine, "mig", &[]);
+    for name in ["0:1", "MIG-17f1f658-3fd2-5f13-bf9a-62c866cd62eb"] {
+        let out = podman_run(&["--device".into(), spec.device(name)], &MIG_0_1_PATHS);
+        assert_mig_0_1_view(&out);
+        let stdout = text(&out.stdout);
+        for absent in &MIG_0_1_PATHS[6..] {
+            assert!(
+                stdout.contains(&format!("{absent} absent\n")),
+                "{absent}:\n{stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn podman_reads_type_index_names_and_yaml() {
+    if !podman_ready() {
+        return;
+    }
+    let machine = FakeMachine::new("h100x4");
+    let vendor = InstalledSpec::vendor("yaml");
+    let path = Path::new(CDI_DIR).join(format!("{vendor}-gpu.yaml"));
+    let spec = InstalledSpec { path, vendor };
+    machine.gen_ok(&[
+        "generate",
+        "--vendor",
+        &spec.vendor,
+        "--device-name-strategy",
+        "type-index",
+        "--output",
+        spec.path.to_str().unwrap(),
+    ]);
+    let out = podman_run(&["--device".into(), spec.device("mig0:1")], &MIG_0_1_PATHS);
+    assert_mig_0_1_view(&out);
+}
+
+#[test]
+fn podman_gives_a_whole_gpu_its_node() {
+    if !podman_ready() {
+        return;
+    }
+    let machine = FakeMachine::new("h100x4");
+    let spec = InstalledSpec::generate(&machine, "gpu", &[]);
+    // NVML index 1 is minor 0.
+    let out = podman_run(&["--device".into(), spec.device("1")], &["/dev/nvidia0"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("/dev/nvidia0 c3:0 character special file 666\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "/dev/nvidia0 read: cat: can't open '/dev/nvidia0': No such device or address"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("caps: \n") && stdout.contains("gpus: nvidia0 \n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn docker_args_flags_give_plain_podman_the_same_nodes() {
+    if !podman_ready() {
+        return;
+    }
+    let machine = FakeMachine::new("h100x4");
+    let flags = machine.gen_ok(&["docker-args", "0:1"]);
+    // The flags name host paths; the simulated machine's /dev lives under
+    // its fake root, which stands in for / here.
+    let root = machine.root.to_str().unwrap();
+    let args: Vec<String> = flags
+        .lines()
+        .map(|flag| {
+            let spec = flag.strip_prefix("--device=").expect("--device=...");
+            format!("--device={root}{spec}")
+        })
+        .collect();
+    assert_eq!(args.len(), 6, "{flags}");
+    let out = podman_run(&args, &MIG_0_1_PATHS);
+    assert_mig_0_1_view(&out);
+}
+
+#[test]
+fn what_podman_cannot_resolve_validate_explains() {
+    if !podman_ready() {
+        return;
+    }
+    let machine = FakeMachine::new("h200-mig");
+    let spec = InstalledSpec::generate(&machine, "unknown", &[]);
+    // A name the spec does not have (index names shift after MIG changes).
+    let out = podman_run(&["--device".into(), spec.device("0:7")], &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unresolvable CDI devices"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = Command::new(bin("mig-cdi-gen"))
+        .args([
+            "validate",
+            spec.path.to_str().unwrap(),
+            "--device",
+            &spec.device("0:7"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("UNRESOLVABLE: no device \"0:7\"") && report.contains("it has: 0:0, MIG-"),
+        "{report}"
+    );
+
+    // A version too new for Podman 4.3 (it says only "unresolvable"), and
+    // one too low for the index names (Podman 4.3's CDI library does not
+    // check that; newer runtimes refuse the file).
+    for (version, podman_accepts, expected) in [
+        ("0.6.0", false, "Podman 4.3"),
+        (
+            "0.3.0",
+            true,
+            "needs cdiVersion 0.5.0 or later, but the spec declares 0.3.0",
+        ),
+    ] {
+        let bad = InstalledSpec::write("version", |_| {
+            std::fs::read_to_string(&spec.path).unwrap().replace(
+                "\"cdiVersion\": \"0.5.0\"",
+                &format!("\"cdiVersion\": \"{version}\""),
+            )
+        });
+        // Same devices, our vendor replaced.
+        let body = std::fs::read_to_string(&bad.path)
+            .unwrap()
+            .replace(&spec.vendor, &bad.vendor);
+        std::fs::write(&bad.path, body).unwrap();
+        let out = podman_run(&["--device".into(), bad.device("0:0")], &[]);
+        assert_eq!(out.status.success(), podman_accepts, "cdiVersion {version}");
+        if !podman_accepts {
+            assert!(
+                text(&out.stderr).contains("unresolvable CDI devices"),
+                "{}",
+                text(&out.stderr)
+            );
+        }
+        let out = Command::new(bin("mig-cdi-gen"))
+            .args(["validate", bad.path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let report = text(&out.stdout);
+        assert!(report.contains(expected), "{version}: {report}");
+    }
+}
