@@ -526,8 +526,41 @@ pub fn rootfs_copy(parent: &Path) -> PathBuf {
     dest
 }
 
-/// Every entry under `dir` with its type and, for char devices, rdev: a
-/// fingerprint to prove a host folder was not touched.
+/// Every entry under `dir` as `path type` (path relative to `base`):
+/// what is there, independent of timestamps.
+pub fn fingerprint_entries(dir: &Path, base: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&d).unwrap();
+        let t = meta.file_type();
+        let kind = if t.is_dir() {
+            "dir"
+        } else if t.is_symlink() {
+            "symlink"
+        } else if t.is_char_device() {
+            "char"
+        } else if t.is_file() {
+            "file"
+        } else {
+            "other"
+        };
+        out.push(format!(
+            "{} {kind}",
+            d.strip_prefix(base).unwrap().display()
+        ));
+        if t.is_dir() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every entry under `dir` with its mode and mtime: a fingerprint to prove
+/// a host folder was not touched at all.
 pub fn fingerprint(dir: &Path) -> Vec<String> {
     use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
