@@ -49,7 +49,7 @@ fn random_machine(rng: &mut Rng) -> (Value, usize) {
     rng.shuffle(&mut minors);
     let mut gpus = Vec::new();
     let mut devices = 0;
-    for i in 0..count {
+    for (i, &minor) in minors.iter().take(count).enumerate() {
         let (model_name, model) = *rng.pick(&MODELS);
         let uuid = format!(
             "GPU-{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
@@ -62,7 +62,7 @@ fn random_machine(rng: &mut Rng) -> (Value, usize) {
         let mode = *rng.pick(&["enabled", "enabled", "disabled", "unsupported"]);
         let mut gpu = json!({
             "model": model_name,
-            "minor": minors[i],
+            "minor": minor,
             "pciBusId": format!("0000:{:02x}:00.0", 0x10 + 0x10 * i),
             "uuid": uuid,
             "migMode": mode,
