@@ -246,6 +246,11 @@ pub fn run(options: &DiscoverOptions, args: &GenerateArgs) -> Result<ExitCode> {
     for path in &found.created {
         eprintln!("mig-cdi-gen: created {}", path.display());
     }
+    if let Target::File(path) = &settings.target {
+        for warning in same_folder_conflicts(path, &spec, &schema) {
+            eprintln!("mig-cdi-gen: warning: {warning}");
+        }
+    }
     match (&settings.target, settings.check) {
         (Target::File(path), true) => check(path, &spec, &bytes, settings.format, &schema),
         (Target::File(path), false) => {
@@ -268,6 +273,49 @@ pub fn run(options: &DiscoverOptions, args: &GenerateArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Other spec files in the output's folder that define some of the same
+/// devices (NVIDIA's own generator writes `nvidia.com/gpu` too): runtimes
+/// refuse a device defined twice in one folder.
+fn same_folder_conflicts(path: &Path, spec: &Spec, schema: &SchemaValidator) -> Vec<String> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Vec::new();
+    };
+    let Ok(files) = crate::validate::spec_files_in(dir) else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    for file in files.iter().filter(|f| f.file_name() != path.file_name()) {
+        let Ok(bytes) = std::fs::read(file) else {
+            continue;
+        };
+        let Some(other) = cdi::check_document(&bytes, Format::from_path(file), schema).spec else {
+            continue;
+        };
+        if other.kind != spec.kind {
+            continue;
+        }
+        let shared: Vec<&str> = spec
+            .devices
+            .iter()
+            .filter(|d| other.devices.iter().any(|o| o.name == d.name))
+            .map(|d| d.name.as_str())
+            .collect();
+        if let Some(first) = shared.first() {
+            warnings.push(format!(
+                "{} also defines {}={first}{}: runtimes refuse a device defined twice in one \
+                 folder; remove one of the files or choose another --vendor/--class",
+                file.display(),
+                spec.kind,
+                match shared.len() {
+                    1 => String::new(),
+                    n => format!(" and {} more", n - 1),
+                }
+            ));
+        }
+    }
+    warnings
 }
 
 /// `--check`: 0 when the file holds exactly `bytes`, 1 with a per-device

@@ -83,7 +83,7 @@ struct Report {
 }
 
 /// The spec files directly in `dir` that a runtime would read.
-fn spec_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn spec_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

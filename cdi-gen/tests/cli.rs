@@ -254,3 +254,32 @@ fn generate_writes_mode_0644_and_says_what() {
     let names: Vec<_> = std::fs::read_dir(file.parent().unwrap()).unwrap().collect();
     assert_eq!(names.len(), 1);
 }
+
+#[test]
+fn generate_warns_when_another_file_in_the_folder_defines_the_same_devices() {
+    let machine = FakeMachine::new("h200");
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "nvidia.yaml",
+        "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n- name: \"0\"\n  containerEdits:\n    deviceNodes:\n    - path: /dev/nvidia0\n",
+    );
+    let file = dir.path().join("nvidia.com-gpu.json");
+    let out = machine.gen(&["generate", "--output", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "nvidia.yaml also defines nvidia.com/gpu=0: runtimes refuse a device defined twice"
+        ),
+        "{err}"
+    );
+    let out = machine.gen(&[
+        "generate",
+        "--vendor",
+        "other.com",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!text(&out.stderr).contains("also defines"));
+}
