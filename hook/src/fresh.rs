@@ -16,6 +16,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use mig_cdi_core::cgroup::Access;
 use mig_cdi_core::driver::{Capability, DriverError, DriverTables, MigMinors};
 use mig_cdi_core::nodes::{
     cap_node_path, dev_major, dev_minor, NodeRole, CAPS_MAJOR_NAME, MODESET_MINOR,
@@ -117,6 +118,8 @@ pub struct CheckedNode {
     pub mode: u32,
     /// `None` for a node the driver tables say nothing about.
     pub role: Option<NodeRole>,
+    /// Device cgroup access the container needs.
+    pub access: Access,
 }
 
 /// What a path means to the driver.
@@ -311,6 +314,7 @@ fn check_node(node: &SpecNode, device: &str, live: &dyn Live) -> Result<CheckedN
         minor,
         mode,
         role,
+        access: node.access,
     };
     match meaning(&node.path) {
         Meaning::Gpu(gpu) => {
@@ -505,6 +509,7 @@ pub fn management_node(which: NodeRole, live: &dyn Live) -> Result<CheckedNode, 
         host_path: None,
         major: None,
         minor: Some(minor),
+        access: Access::RW,
     };
     check_node(&node, var, live)
 }
@@ -614,6 +619,7 @@ pub(crate) mod tests {
             host_path: None,
             major: Some(major),
             minor: Some(minor),
+            access: Access::RW,
         }
     }
 

@@ -8,7 +8,9 @@
 //! - Device cgroup rules: a non-privileged container whose rules already
 //!   let it open another MIG instance's capability node is refused (MIG
 //!   isolation would be void); on cgroup v1 the plan adds `c M:m rw` for
-//!   each node the rules do not allow yet; on cgroup v2 the runtime's eBPF
+//!   each node the rules do not allow yet (`r` only where the spec's
+//!   `permissions` ask for no more, as mig-cdi-gen writes for capability
+//!   nodes); on cgroup v2 the runtime's eBPF
 //!   filter is built from `config.json` alone, so the rules must allow every
 //!   node already and the refusal prints the `--device-cgroup-rule` values.
 //! - The hook's own capabilities: it says which ones it lacks, up front.
@@ -17,7 +19,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use caps::Capability;
-use mig_cdi_core::cgroup::{self, Access, DeviceRule};
+use mig_cdi_core::cgroup::{self, DeviceRule};
 use mig_cdi_core::driver::MigMinors;
 use mig_cdi_core::nodes::cap_node_path;
 
@@ -40,7 +42,8 @@ pub enum CgroupMode {
 pub struct CgroupWrite {
     pub allow: PathBuf,
     pub deny: PathBuf,
-    /// `c 195:0 rw`, one per node the rules do not allow yet.
+    /// `c 195:0 rw`, one per node the rules do not allow yet (with the
+    /// node's access).
     pub lines: Vec<String>,
 }
 
@@ -126,11 +129,11 @@ pub fn build(input: PlanInput<'_>) -> Result<InjectionPlan, HookError> {
     let missing: Vec<&CheckedNode> = input
         .nodes
         .iter()
-        .filter(|n| !cgroup::missing(input.rules, n.major, n.minor, Access::RW).is_empty())
+        .filter(|n| !cgroup::missing(input.rules, n.major, n.minor, n.access).is_empty())
         .collect();
     let lines: Vec<String> = missing
         .iter()
-        .map(|n| DeviceRule::allow_char(n.major, n.minor, Access::RW).device_text())
+        .map(|n| DeviceRule::allow_char(n.major, n.minor, n.access).device_text())
         .collect();
     let cgroup = match input.cgroup {
         CgroupMode::V1 { dir } => (!lines.is_empty()).then(|| CgroupWrite {
@@ -284,7 +287,7 @@ pub fn check_management(request: &Request, privileged: bool) -> Result<(), HookE
 
 #[cfg(test)]
 mod tests {
-    use mig_cdi_core::cgroup::DeviceType;
+    use mig_cdi_core::cgroup::{Access, DeviceType};
 
     use super::*;
     use crate::fresh::check_device;
@@ -445,6 +448,37 @@ mod tests {
         }
         let plan = build(input(&rules, &live, CgroupMode::Unified)).unwrap();
         assert_eq!(plan.cgroup, None);
+    }
+
+    #[test]
+    fn spec_permissions_set_the_access_asked_for() {
+        let live = FakeLive::h200();
+        let rules = [deny_all()];
+        let mut inp = input(&rules, &live, CgroupMode::V1 { dir: "/x".into() });
+        for n in inp.nodes.iter_mut().filter(|n| n.major == 241) {
+            n.access = Access::READ;
+        }
+        let plan = build(inp).unwrap();
+        let lines = plan.cgroup.unwrap().lines;
+        assert!(lines.contains(&"c 241:12 r".to_string()), "{lines:?}");
+        assert!(lines.contains(&"c 195:0 rw".to_string()), "{lines:?}");
+        // On v2, read-only rules for read-only nodes are enough.
+        let mut rules = vec![deny_all()];
+        for (major, minor, access) in [
+            (195, 0, Access::RW),
+            (241, 12, Access::READ),
+            (241, 13, Access::READ),
+            (195, 255, Access::RW),
+            (238, 0, Access::RW),
+            (238, 1, Access::RW),
+        ] {
+            rules.push(DeviceRule::allow_char(major, minor, access));
+        }
+        let mut inp = input(&rules, &live, CgroupMode::Unified);
+        for n in inp.nodes.iter_mut().filter(|n| n.major == 241) {
+            n.access = Access::READ;
+        }
+        assert_eq!(build(inp).unwrap().cgroup, None);
     }
 
     #[test]

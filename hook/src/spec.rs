@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use mig_cdi_core::cgroup::Access;
 use serde::Deserialize;
 
 use crate::error::HookError;
@@ -59,10 +60,12 @@ struct NodeView {
     major: Option<i64>,
     #[serde(default)]
     minor: Option<i64>,
+    #[serde(default)]
+    permissions: Option<String>,
 }
 
 /// A device node as a spec describes it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecNode {
     /// Path inside the container (`/dev/nvidia0`).
     pub path: String,
@@ -70,6 +73,9 @@ pub struct SpecNode {
     pub host_path: Option<String>,
     pub major: Option<u32>,
     pub minor: Option<u32>,
+    /// Device cgroup access the container needs (`permissions`, default
+    /// `rw`; `m` is never needed: the hook creates the node).
+    pub access: Access,
 }
 
 impl SpecNode {
@@ -330,9 +336,25 @@ fn nodes(edits: Option<&EditsView>) -> Result<Vec<SpecNode>, String> {
                 host_path: node.host_path.clone(),
                 major: number(node.major)?,
                 minor: number(node.minor)?,
+                access: access(node.permissions.as_deref())
+                    .ok_or_else(|| format!("{}: bad permissions", node.path))?,
             })
         })
         .collect()
+}
+
+/// The open access a node's `permissions` ask for: its `r` and `w` (`rw`
+/// when absent; `r` when it names only `m`).
+fn access(permissions: Option<&str>) -> Option<Access> {
+    let Some(text) = permissions else {
+        return Some(Access::RW);
+    };
+    let parsed = Access::parse(text)?;
+    let open = [Access::READ, Access::WRITE]
+        .into_iter()
+        .filter(|bit| parsed.contains(*bit))
+        .fold(Access::NONE, |acc, bit| acc.union(bit));
+    Some(if open.is_empty() { Access::READ } else { open })
 }
 
 #[cfg(test)]
@@ -434,6 +456,15 @@ mod tests {
         let catalog = Catalog::load(&[dir.path().to_path_buf()], &mut Log::none());
         let err = catalog.resolve(&wanted("0:1")).unwrap_err().to_string();
         assert!(err.contains("more than one spec file"), "{err}");
+    }
+
+    #[test]
+    fn permissions_give_the_open_access() {
+        assert_eq!(access(None), Some(Access::RW));
+        assert_eq!(access(Some("r")), Some(Access::READ));
+        assert_eq!(access(Some("rwm")), Some(Access::RW));
+        assert_eq!(access(Some("m")), Some(Access::READ));
+        assert_eq!(access(Some("x")), None);
     }
 
     #[test]
