@@ -10,6 +10,7 @@
 //! The binary is linked statically (see `build.rs`) and reads nothing from
 //! its own environment: loader variables cannot inject code into it.
 
+mod bundle;
 mod cgroupfs;
 mod cli;
 mod config;
@@ -53,10 +54,19 @@ fn start(log: &mut log::Log) -> Result<(), HookError> {
             println!("mig-cdi-hook {}", env!("CARGO_PKG_VERSION"));
             return Ok(());
         }
-        Action::Run => {}
+        Action::Run | Action::AddToBundle(_) => {}
     }
     if let Some(path) = &settings.log {
         *log = log::Log::open(path)?;
+    }
+    if let Action::AddToBundle(bundle) = &settings.action {
+        let exe = std::env::current_exe().map_err(|source| HookError::Io {
+            op: "locate",
+            path: "/proc/self/exe".into(),
+            source,
+        })?;
+        bundle::add_to_bundle(bundle, &settings, &exe, log)?;
+        return Ok(());
     }
     let mut stdin = Vec::new();
     std::io::stdin()
