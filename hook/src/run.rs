@@ -52,6 +52,10 @@ pub fn run(
         tables: DriverTables::load(&settings.root)?,
         root: settings.root.clone(),
     };
+    log.line(format_args!(
+        "driver tables read under {}",
+        settings.root.display()
+    ));
     let mut nodes = fresh::check_device(&device, &live)?;
     for (wanted, role) in [
         (request.mig_config, NodeRole::MigConfig),
@@ -61,6 +65,9 @@ pub fn run(
             nodes.push(fresh::management_node(role, &live)?);
         }
     }
+    log.line(format_args!(
+        "nodes checked against the driver and host /dev"
+    ));
     let cgroup = crate::cgroupfs::detect(pid)?;
     log.line(format_args!("cgroup: {cgroup:?}"));
     let plan = plan::build(PlanInput {
