@@ -4,19 +4,10 @@
 //! `main` only parses the command line, runs one subcommand and prints the
 //! error chain once; each subcommand lives in its own module.
 
-mod atomic_write;
-mod cli;
-mod discover;
-mod docker_args;
-mod generate;
-mod list;
-mod mknod;
-mod nvml;
-mod validate;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use mig_cdi_gen::cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
