@@ -256,7 +256,9 @@ fn stale_spec_is_refused() {
         m.set_capability_minor("gpu0/mig/gi1/access", 14);
         bundle(&m, runtime, Some("0:0"))
             .run(runtime)
-            .assert_refused("capability gpu0/mig/gi1/access is minor 14")
+            .assert_refused(
+                "no MIG capability of this GPU has minor 12 now (it has gpu0/mig/gi1/access = 14",
+            )
             .assert_refused("regenerate it with `mig-cdi-gen generate`");
         // The other device is still fine.
         let ran = bundle(&m, runtime, Some("0:1")).run(runtime);

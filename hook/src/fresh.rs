@@ -13,11 +13,24 @@
 //!
 //! Reads go through [`Live`], so the checks are pure functions of what it
 //! reports and are tested on an in-memory driver.
+//!
+//! The live view reads only what one device needs: `/proc/devices`, the
+//! driver's `params` (node mode), and the capability files of the device's
+//! own GPU (`capabilities/gpu<N>/mig/gi*/access`, `gi*/ci*/access`: the
+//! instances that exist now, with their minors and modes). It does not read
+//! `/proc/driver/nvidia-caps/mig-minors`: on a real driver that static
+//! 4322-line table is generated on every read and costs ~5 ms, five times
+//! the hook's whole budget, while the capability files say the same for the
+//! instances that exist.
 
+use std::fs::File;
+use std::io::{BufReader, ErrorKind};
 use std::path::{Component, Path, PathBuf};
 
 use mig_cdi_core::cgroup::Access;
-use mig_cdi_core::driver::{Capability, DriverError, DriverTables, MigMinors};
+use mig_cdi_core::driver::{
+    parse_capability, parse_params, parse_proc_devices, Capability, CharDevices,
+};
 use mig_cdi_core::nodes::{
     cap_node_path, dev_major, dev_minor, NodeRole, CAPS_MAJOR_NAME, MODESET_MINOR,
     NVIDIACTL_MAJOR_NAME, NVIDIACTL_MINOR, NVIDIA_MAJOR_NAME, UVM_MAJOR_NAME, UVM_MODE,
@@ -41,41 +54,145 @@ pub enum HostNode {
 /// The live driver and host, as the checks see them.
 pub trait Live {
     fn major(&self, name: &str) -> Option<u32>;
-    fn mig_minors(&self) -> &MigMinors;
-    /// `proc/driver/nvidia/capabilities/<rel>`.
-    fn capability(&self, rel: &str) -> Result<Capability, DriverError>;
     /// `DeviceFileMode` of the nvidia nodes.
     fn device_file_mode(&self) -> u32;
+    /// Every MIG capability of GPU minor `gpu` that exists now.
+    fn gpu_capabilities(&self, gpu: u32) -> Result<Vec<(CapKey, Capability)>, HookError>;
+    /// `mig/config` or `mig/monitor`; `None` when the driver has none.
+    fn management(&self, key: CapKey) -> Result<Option<Capability>, HookError>;
     /// The host's node at `path` (absolute, under the host root).
     fn host_node(&self, path: &str) -> HostNode;
     /// How to name `path` on the host in messages.
     fn host_display(&self, path: &str) -> String;
 }
 
-/// The real driver: tables read once under `--root`, `/dev` under it.
+/// The real driver under `--root`.
 pub struct LiveDriver {
-    pub tables: DriverTables,
     pub root: PathBuf,
+    char_devices: CharDevices,
+    device_file_mode: u32,
+}
+
+const CAPABILITIES: &str = "proc/driver/nvidia/capabilities";
+
+fn io_error(op: &'static str, path: PathBuf) -> impl FnOnce(std::io::Error) -> HookError {
+    move |source| HookError::Io { op, path, source }
 }
 
 impl LiveDriver {
+    /// Read `/proc/devices` and the driver's params under `root`.
+    pub fn load(root: &Path) -> Result<Self, HookError> {
+        let path = root.join("proc/devices");
+        let file = File::open(&path).map_err(io_error("read", path.clone()))?;
+        let char_devices = parse_proc_devices(BufReader::new(file), &path)?;
+        if let Some((name, majors)) = char_devices
+            .repeated
+            .iter()
+            .find(|(name, _)| name.starts_with("nvidia"))
+        {
+            return Err(HookError::Stale(format!(
+                "{} lists \"{name}\" under several majors ({majors:?}): two NVIDIA kernel \
+                 modules seem loaded at once — reload the driver (or reboot)",
+                path.display()
+            )));
+        }
+        if char_devices.major(NVIDIA_MAJOR_NAME).is_none() {
+            return Err(HookError::Stale(format!(
+                "{} has no \"nvidia\" major: the NVIDIA kernel module is not loaded (or --root \
+                 points elsewhere)",
+                path.display()
+            )));
+        }
+        let path = root.join("proc/driver/nvidia/params");
+        let device_file_mode = match File::open(&path) {
+            Ok(file) => parse_params(BufReader::new(file), &path)?.device_file_mode,
+            Err(err) if err.kind() == ErrorKind::NotFound => 0o666,
+            Err(source) => {
+                return Err(HookError::Io {
+                    op: "read",
+                    path,
+                    source,
+                })
+            }
+        };
+        Ok(Self {
+            root: root.to_path_buf(),
+            char_devices,
+            device_file_mode,
+        })
+    }
+
     fn under_root(&self, path: &str) -> PathBuf {
         self.root.join(path.trim_start_matches('/'))
+    }
+
+    /// A capability file; `None` when it does not exist.
+    fn read_capability(&self, rel: &str) -> Result<Option<Capability>, HookError> {
+        let path = self.root.join(CAPABILITIES).join(rel);
+        match File::open(&path) {
+            Ok(file) => Ok(Some(parse_capability(BufReader::new(file), &path)?)),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(HookError::Io {
+                op: "read",
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// `(n, name)` for entries `<prefix><n>` of a folder (none if absent).
+    fn numbered(&self, dir: &Path, prefix: &str) -> Result<Vec<u32>, HookError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(HookError::Io {
+                    op: "list",
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let mut out: Vec<u32> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_prefix(prefix))
+                    .and_then(number)
+            })
+            .collect();
+        out.sort_unstable();
+        Ok(out)
     }
 }
 
 impl Live for LiveDriver {
     fn major(&self, name: &str) -> Option<u32> {
-        self.tables.char_devices.major(name)
-    }
-    fn mig_minors(&self) -> &MigMinors {
-        &self.tables.mig_minors
-    }
-    fn capability(&self, rel: &str) -> Result<Capability, DriverError> {
-        self.tables.capability(rel)
+        self.char_devices.major(name)
     }
     fn device_file_mode(&self) -> u32 {
-        self.tables.device_file_mode
+        self.device_file_mode
+    }
+    fn gpu_capabilities(&self, gpu: u32) -> Result<Vec<(CapKey, Capability)>, HookError> {
+        let mig = self.root.join(CAPABILITIES).join(format!("gpu{gpu}/mig"));
+        let mut out = Vec::new();
+        for gi in self.numbered(&mig, "gi")? {
+            let key = CapKey::Gi { gpu, gi };
+            if let Some(cap) = self.read_capability(&key.rel())? {
+                out.push((key, cap));
+            }
+            for ci in self.numbered(&mig.join(format!("gi{gi}")), "ci")? {
+                let key = CapKey::Ci { gpu, gi, ci };
+                if let Some(cap) = self.read_capability(&key.rel())? {
+                    out.push((key, cap));
+                }
+            }
+        }
+        Ok(out)
+    }
+    fn management(&self, key: CapKey) -> Result<Option<Capability>, HookError> {
+        self.read_capability(&key.rel())
     }
     fn host_node(&self, path: &str) -> HostNode {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -120,6 +237,8 @@ pub struct CheckedNode {
     pub role: Option<NodeRole>,
     /// Device cgroup access the container needs.
     pub access: Access,
+    /// For a capability node: which capability it is.
+    pub cap: Option<CapKey>,
 }
 
 /// What a path means to the driver.
@@ -180,9 +299,9 @@ fn number(text: &str) -> Option<u32> {
     text.parse().ok()
 }
 
-/// A capability minor's place in the driver's table.
+/// Which MIG capability a node stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CapKey {
+pub enum CapKey {
     Config,
     Monitor,
     Gi { gpu: u32, gi: u32 },
@@ -190,23 +309,6 @@ enum CapKey {
 }
 
 impl CapKey {
-    fn find(minors: &MigMinors, minor: u32) -> Option<Self> {
-        if minors.config == Some(minor) {
-            return Some(Self::Config);
-        }
-        if minors.monitor == Some(minor) {
-            return Some(Self::Monitor);
-        }
-        if let Some((&(gpu, gi), _)) = minors.gi_access.iter().find(|(_, &m)| m == minor) {
-            return Some(Self::Gi { gpu, gi });
-        }
-        minors
-            .ci_access
-            .iter()
-            .find(|(_, &m)| m == minor)
-            .map(|(&(gpu, gi, ci), _)| Self::Ci { gpu, gi, ci })
-    }
-
     /// The capability file, relative to `proc/driver/nvidia/capabilities`.
     fn rel(self) -> String {
         match self {
@@ -249,7 +351,14 @@ fn check_container_path(path: &str, device: &str) -> Result<(), HookError> {
 }
 
 /// Check one node; `device` names the spec device in messages.
-fn check_node(node: &SpecNode, device: &str, live: &dyn Live) -> Result<CheckedNode, HookError> {
+/// Check one node; `caps_now` are the capabilities that exist now for the
+/// device's GPU (or the management one asked for).
+fn check_node(
+    node: &SpecNode,
+    device: &str,
+    live: &dyn Live,
+    caps_now: &[(CapKey, Capability)],
+) -> Result<CheckedNode, HookError> {
     check_container_path(&node.path, device)?;
     let host_path = node.host_path();
     let (host_major, host_minor, host_mode) = match live.host_node(host_path) {
@@ -308,13 +417,14 @@ fn check_node(node: &SpecNode, device: &str, live: &dyn Live) -> Result<CheckedN
             node.path
         ))
     };
-    let checked = |mode: u32, role: Option<NodeRole>| CheckedNode {
+    let checked = |mode: u32, role: Option<NodeRole>, cap: Option<CapKey>| CheckedNode {
         path: node.path.clone(),
         major,
         minor,
         mode,
         role,
         access: node.access,
+        cap,
     };
     match meaning(&node.path) {
         Meaning::Gpu(gpu) => {
@@ -322,7 +432,7 @@ fn check_node(node: &SpecNode, device: &str, live: &dyn Live) -> Result<CheckedN
             if (major, minor) != (nvidia, gpu) {
                 return Err(mismatch(format!("{nvidia}:{gpu}")));
             }
-            Ok(checked(live.device_file_mode(), Some(NodeRole::Gpu)))
+            Ok(checked(live.device_file_mode(), Some(NodeRole::Gpu), None))
         }
         Meaning::Fixed {
             major_name,
@@ -336,6 +446,7 @@ fn check_node(node: &SpecNode, device: &str, live: &dyn Live) -> Result<CheckedN
             Ok(checked(
                 mode.unwrap_or(live.device_file_mode()),
                 Some(NodeRole::Control),
+                None,
             ))
         }
         Meaning::Cap(cap_minor) => {
@@ -343,29 +454,24 @@ fn check_node(node: &SpecNode, device: &str, live: &dyn Live) -> Result<CheckedN
             if (major, minor) != (caps, cap_minor) {
                 return Err(mismatch(format!("{caps}:{cap_minor}")));
             }
-            let key = CapKey::find(live.mig_minors(), cap_minor).ok_or_else(|| {
-                mismatch(format!(
-                    "minor {cap_minor} is no MIG capability (not in \
-                     /proc/driver/nvidia-caps/mig-minors)"
-                ))
-            })?;
-            let rel = key.rel();
-            let capability = live.capability(&rel).map_err(|err| {
-                HookError::Stale(format!(
-                    "{} of {device} is capability {rel}, which the driver does not have now \
-                     ({err}); {REGENERATE}",
-                    node.path
-                ))
-            })?;
-            if capability.minor != cap_minor {
+            let Some((key, capability)) = caps_now.iter().find(|(_, c)| c.minor == cap_minor)
+            else {
+                let now = caps_now
+                    .iter()
+                    .map(|(k, c)| format!("{} = {}", k.rel(), c.minor))
+                    .collect::<Vec<_>>();
                 return Err(mismatch(format!(
-                    "capability {rel} is minor {}",
-                    capability.minor
+                    "no MIG capability of this GPU has minor {cap_minor} now ({})",
+                    if now.is_empty() {
+                        "it has no MIG instances".to_string()
+                    } else {
+                        format!("it has {}", now.join(", "))
+                    }
                 )));
-            }
-            Ok(checked(capability.mode, Some(key.role())))
+            };
+            Ok(checked(capability.mode, Some(key.role()), Some(*key)))
         }
-        Meaning::Unknown => Ok(checked(host_mode, None)),
+        Meaning::Unknown => Ok(checked(host_mode, None, None)),
     }
 }
 
@@ -374,22 +480,41 @@ fn check_node(node: &SpecNode, device: &str, live: &dyn Live) -> Result<CheckedN
 /// compute-instance capabilities of one instance of that GPU.
 pub fn check_device(resolved: &Resolved, live: &dyn Live) -> Result<Vec<CheckedNode>, HookError> {
     let device = format!("{}={}", resolved.device.kind, resolved.device.name);
+    let bad = |why: String| HookError::Stale(format!("spec device {device} {why}; {REGENERATE}"));
+    let nodes = &resolved.device.nodes;
+    if nodes.is_empty() {
+        return Err(bad("has no device nodes".into()));
+    }
+    let gpus: Vec<u32> = nodes
+        .iter()
+        .filter_map(|n| match meaning(&n.path) {
+            Meaning::Gpu(minor) => Some(minor),
+            _ => None,
+        })
+        .collect();
+    let has_caps = nodes
+        .iter()
+        .any(|n| matches!(meaning(&n.path), Meaning::Cap(_)));
+    let caps_now = match (&gpus[..], has_caps) {
+        ([gpu], true) => live.gpu_capabilities(*gpu)?,
+        ([_], false) => Vec::new(),
+        _ => return Err(bad("must name exactly one GPU node (/dev/nvidiaN)".into())),
+    };
     let mut out: Vec<CheckedNode> = Vec::new();
     let mut device_nodes = Vec::new();
-    for node in &resolved.device.nodes {
-        let checked = check_node(node, &device, live)?;
+    for node in nodes {
+        let checked = check_node(node, &device, live, &caps_now)?;
         device_nodes.push(checked.clone());
         push_unique(&mut out, checked, &device)?;
     }
     for node in &resolved.device.spec_nodes {
-        push_unique(&mut out, check_node(node, &device, live)?, &device)?;
+        push_unique(
+            &mut out,
+            check_node(node, &device, live, &caps_now)?,
+            &device,
+        )?;
     }
-    if device_nodes.is_empty() {
-        return Err(HookError::Stale(format!(
-            "spec device {device} has no device nodes; {REGENERATE}"
-        )));
-    }
-    check_structure(&device_nodes, &device, live.mig_minors())?;
+    check_structure(&device_nodes, &device)?;
     Ok(out)
 }
 
@@ -411,44 +536,24 @@ fn push_unique(
     }
 }
 
-fn check_structure(
-    nodes: &[CheckedNode],
-    device: &str,
-    minors: &MigMinors,
-) -> Result<(), HookError> {
-    let gpus: Vec<u32> = nodes
-        .iter()
-        .filter(|n| n.role == Some(NodeRole::Gpu))
-        .map(|n| n.minor)
-        .collect();
-    let caps: Vec<CapKey> = nodes
-        .iter()
-        .filter_map(|n| match n.role {
-            Some(
-                NodeRole::GiAccess
-                | NodeRole::CiAccess
-                | NodeRole::MigConfig
-                | NodeRole::MigMonitor,
-            ) => CapKey::find(minors, n.minor),
-            _ => None,
-        })
-        .collect();
-    let bad = |why: &str| {
+fn check_structure(nodes: &[CheckedNode], device: &str) -> Result<(), HookError> {
+    let bad = |why: String| {
         Err(HookError::Stale(format!(
             "spec device {device} {why}; {REGENERATE}"
         )))
     };
-    if caps.is_empty() {
-        // A whole GPU (MIG disabled): one GPU node.
-        return if gpus.len() == 1 {
-            Ok(())
-        } else {
-            bad("names no single GPU node")
-        };
-    }
-    let [gpu] = gpus[..] else {
-        return bad("must name exactly one parent GPU node (/dev/nvidiaN)");
+    let Some(gpu) = nodes
+        .iter()
+        .find(|n| n.role == Some(NodeRole::Gpu))
+        .map(|n| n.minor)
+    else {
+        return bad("names no GPU node".into());
     };
+    let caps: Vec<CapKey> = nodes.iter().filter_map(|n| n.cap).collect();
+    if caps.is_empty() {
+        // A whole GPU (MIG disabled).
+        return Ok(());
+    }
     let gis: Vec<(u32, u32)> = caps
         .iter()
         .filter_map(|k| match *k {
@@ -456,25 +561,16 @@ fn check_structure(
             _ => None,
         })
         .collect();
-    let cis: Vec<(u32, u32, u32)> = caps
+    let cis: Vec<(u32, u32)> = caps
         .iter()
         .filter_map(|k| match *k {
-            CapKey::Ci { gpu, gi, ci } => Some((gpu, gi, ci)),
+            CapKey::Ci { gpu, gi, .. } => Some((gpu, gi)),
             _ => None,
         })
         .collect();
-    if caps
-        .iter()
-        .any(|k| matches!(k, CapKey::Config | CapKey::Monitor))
-    {
-        return bad("includes the MIG config/monitor capability, which only \
-                    NVIDIA_MIG_CONFIG_DEVICES / NVIDIA_MIG_MONITOR_DEVICES may add");
-    }
     match (&gis[..], &cis[..]) {
-        ([(g_gpu, gi)], [(c_gpu, c_gi, _)]) if *g_gpu == gpu && *c_gpu == gpu && c_gi == gi => {
-            Ok(())
-        }
-        _ => bad(&format!(
+        ([g], [c]) if caps.len() == 2 && g.0 == gpu && c == g => Ok(()),
+        _ => bad(format!(
             "must name the GPU-instance and compute-instance access capabilities of one \
              instance of GPU minor {gpu}, but names {}",
             caps.iter().map(|k| k.rel()).collect::<Vec<_>>().join(", ")
@@ -485,33 +581,26 @@ fn check_structure(
 /// The `mig/config` or `mig/monitor` capability node, checked like any
 /// other node.
 pub fn management_node(which: NodeRole, live: &dyn Live) -> Result<CheckedNode, HookError> {
-    let (minor, key, var) = match which {
-        NodeRole::MigConfig => (
-            live.mig_minors().config,
-            CapKey::Config,
-            "NVIDIA_MIG_CONFIG_DEVICES",
-        ),
-        _ => (
-            live.mig_minors().monitor,
-            CapKey::Monitor,
-            "NVIDIA_MIG_MONITOR_DEVICES",
-        ),
+    let (key, var) = match which {
+        NodeRole::MigConfig => (CapKey::Config, "NVIDIA_MIG_CONFIG_DEVICES"),
+        _ => (CapKey::Monitor, "NVIDIA_MIG_MONITOR_DEVICES"),
     };
-    let minor = minor.ok_or_else(|| {
+    let capability = live.management(key)?.ok_or_else(|| {
         HookError::Stale(format!(
-            "{var}=all asks for the MIG {} capability, but the driver's mig-minors table has \
-             none; check the driver version",
+            "{var}=all asks for the MIG {} capability, which the driver does not have \
+             (/proc/driver/nvidia/capabilities/{}); check the driver version",
+            key.rel(),
             key.rel()
         ))
     })?;
     let node = SpecNode {
-        path: cap_node_path(minor),
+        path: cap_node_path(capability.minor),
         host_path: None,
         major: None,
-        minor: Some(minor),
+        minor: Some(capability.minor),
         access: Access::RW,
     };
-    check_node(&node, var, live)
+    check_node(&node, var, live, &[(key, capability)])
 }
 
 #[cfg(test)]
@@ -525,36 +614,47 @@ pub(crate) mod tests {
     /// 12, 13) and GI 2/CI 0 (caps 21, 22).
     pub struct FakeLive {
         pub majors: BTreeMap<&'static str, u32>,
-        pub minors: MigMinors,
-        pub caps: BTreeMap<String, Capability>,
+        pub caps: Vec<(CapKey, Capability)>,
+        pub management: BTreeMap<&'static str, Capability>,
         pub host: BTreeMap<String, HostNode>,
+    }
+
+    pub fn cap(minor: u32, mode: u32) -> Capability {
+        Capability {
+            minor,
+            mode,
+            modify: true,
+        }
     }
 
     impl FakeLive {
         pub fn h200() -> Self {
-            let mut minors = MigMinors {
-                config: Some(1),
-                monitor: Some(2),
-                ..MigMinors::default()
-            };
-            for gi in 0..15 {
-                minors.gi_access.insert((0, gi), 3 + gi * 9);
-                for ci in 0..8 {
-                    minors.ci_access.insert((0, gi, ci), 4 + gi * 9 + ci);
-                }
-            }
-            let cap = |minor, mode| Capability {
-                minor,
-                mode,
-                modify: true,
-            };
-            let mut caps = BTreeMap::new();
-            caps.insert("mig/config".to_string(), cap(1, 0o400));
-            caps.insert("mig/monitor".to_string(), cap(2, 0o444));
-            caps.insert("gpu0/mig/gi1/access".to_string(), cap(12, 0o444));
-            caps.insert("gpu0/mig/gi1/ci0/access".to_string(), cap(13, 0o444));
-            caps.insert("gpu0/mig/gi2/access".to_string(), cap(21, 0o444));
-            caps.insert("gpu0/mig/gi2/ci0/access".to_string(), cap(22, 0o444));
+            let caps = vec![
+                (CapKey::Gi { gpu: 0, gi: 1 }, cap(12, 0o444)),
+                (
+                    CapKey::Ci {
+                        gpu: 0,
+                        gi: 1,
+                        ci: 0,
+                    },
+                    cap(13, 0o444),
+                ),
+                (CapKey::Gi { gpu: 0, gi: 2 }, cap(21, 0o444)),
+                (
+                    CapKey::Ci {
+                        gpu: 0,
+                        gi: 2,
+                        ci: 0,
+                    },
+                    cap(22, 0o444),
+                ),
+            ];
+            let management = [
+                ("mig/config", cap(1, 0o400)),
+                ("mig/monitor", cap(2, 0o444)),
+            ]
+            .into_iter()
+            .collect();
             let mut host = BTreeMap::new();
             let c = |major, minor| HostNode::Char {
                 major,
@@ -578,9 +678,17 @@ pub(crate) mod tests {
             .collect();
             Self {
                 majors,
-                minors,
                 caps,
+                management,
                 host,
+            }
+        }
+
+        pub fn set_minor(&mut self, key: CapKey, minor: u32) {
+            for (k, c) in &mut self.caps {
+                if *k == key {
+                    c.minor = minor;
+                }
             }
         }
     }
@@ -589,21 +697,19 @@ pub(crate) mod tests {
         fn major(&self, name: &str) -> Option<u32> {
             self.majors.get(name).copied()
         }
-        fn mig_minors(&self) -> &MigMinors {
-            &self.minors
-        }
-        fn capability(&self, rel: &str) -> Result<Capability, DriverError> {
-            self.caps
-                .get(rel)
-                .copied()
-                .ok_or_else(|| DriverError::Missing {
-                    path: PathBuf::from(rel),
-                    what: "such file".into(),
-                    hint: "test",
-                })
-        }
         fn device_file_mode(&self) -> u32 {
             0o666
+        }
+        fn gpu_capabilities(&self, gpu: u32) -> Result<Vec<(CapKey, Capability)>, HookError> {
+            Ok(self
+                .caps
+                .iter()
+                .filter(|(k, _)| matches!(k, CapKey::Gi { gpu: g, .. } | CapKey::Ci { gpu: g, .. } if *g == gpu))
+                .copied()
+                .collect())
+        }
+        fn management(&self, key: CapKey) -> Result<Option<Capability>, HookError> {
+            Ok(self.management.get(key.rel().as_str()).copied())
         }
         fn host_node(&self, path: &str) -> HostNode {
             self.host.get(path).cloned().unwrap_or(HostNode::Missing)
@@ -673,10 +779,12 @@ pub(crate) mod tests {
     #[test]
     fn changed_minor_in_driver_table_is_stale() {
         let mut live = FakeLive::h200();
-        live.caps.get_mut("gpu0/mig/gi1/access").unwrap().minor = 99;
+        live.set_minor(CapKey::Gi { gpu: 0, gi: 1 }, 99);
         let text = stale(&mig_device(12, 13), &live);
         assert!(
-            text.contains("capability gpu0/mig/gi1/access is minor 99"),
+            text.contains(
+                "no MIG capability of this GPU has minor 12 now (it has gpu0/mig/gi1/access = 99"
+            ),
             "{text}"
         );
     }
@@ -684,9 +792,18 @@ pub(crate) mod tests {
     #[test]
     fn vanished_instance_is_stale() {
         let mut live = FakeLive::h200();
-        live.caps.remove("gpu0/mig/gi1/ci0/access");
+        live.caps.retain(|(k, _)| {
+            *k != CapKey::Ci {
+                gpu: 0,
+                gi: 1,
+                ci: 0,
+            }
+        });
         let text = stale(&mig_device(12, 13), &live);
-        assert!(text.contains("does not have now"), "{text}");
+        assert!(text.contains("has minor 13 now"), "{text}");
+        live.caps.clear();
+        let text = stale(&mig_device(12, 13), &live);
+        assert!(text.contains("it has no MIG instances"), "{text}");
     }
 
     #[test]
@@ -751,6 +868,77 @@ pub(crate) mod tests {
         );
         let monitor = management_node(NodeRole::MigMonitor, &live).unwrap();
         assert_eq!((monitor.minor, monitor.mode), (2, 0o444));
+    }
+
+    #[test]
+    fn live_driver_reads_only_the_gpu_capabilities() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let snapshot = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/driver/h200-580.159.04/proc");
+        let caps = root.join(CAPABILITIES);
+        std::fs::create_dir_all(caps.join("gpu0/mig/gi7/ci0")).unwrap();
+        std::fs::create_dir_all(caps.join("mig")).unwrap();
+        std::fs::create_dir_all(caps.join("gpu0/mig/gi7/not-a-ci")).unwrap();
+        for rel in ["devices", "driver/nvidia/params"] {
+            std::fs::create_dir_all(root.join("proc").join(rel).parent().unwrap()).unwrap();
+            std::fs::copy(snapshot.join(rel), root.join("proc").join(rel)).unwrap();
+        }
+        std::fs::copy(
+            snapshot.join("driver/nvidia/capabilities/mig/config"),
+            caps.join("mig/config"),
+        )
+        .unwrap();
+        let write = |rel: &str, minor: u32| {
+            std::fs::write(
+                caps.join(rel),
+                format!("DeviceFileMinor: {minor}\nDeviceFileMode: 292\n"),
+            )
+            .unwrap()
+        };
+        write("gpu0/mig/gi7/access", 66);
+        write("gpu0/mig/gi7/ci0/access", 67);
+        let live = LiveDriver::load(root).unwrap();
+        assert_eq!(
+            (live.major("nvidia-caps"), live.device_file_mode()),
+            (Some(241), 0o666)
+        );
+        let found = live.gpu_capabilities(0).unwrap();
+        assert_eq!(
+            found,
+            [
+                (
+                    CapKey::Gi { gpu: 0, gi: 7 },
+                    Capability {
+                        minor: 66,
+                        mode: 0o444,
+                        modify: false
+                    }
+                ),
+                (
+                    CapKey::Ci {
+                        gpu: 0,
+                        gi: 7,
+                        ci: 0
+                    },
+                    Capability {
+                        minor: 67,
+                        mode: 0o444,
+                        modify: false
+                    }
+                ),
+            ]
+        );
+        assert!(live.gpu_capabilities(1).unwrap().is_empty());
+        assert_eq!(
+            live.management(CapKey::Config)
+                .unwrap()
+                .map(|c| (c.minor, c.mode)),
+            Some((1, 0o400))
+        );
+        assert_eq!(live.management(CapKey::Monitor).unwrap(), None);
+        std::fs::remove_file(root.join("proc/devices")).unwrap();
+        assert!(LiveDriver::load(root).is_err());
     }
 
     #[test]

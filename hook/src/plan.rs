@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 
 use caps::Capability;
 use mig_cdi_core::cgroup::{self, DeviceRule};
-use mig_cdi_core::driver::MigMinors;
 use mig_cdi_core::nodes::cap_node_path;
 
 use crate::error::HookError;
@@ -116,14 +115,20 @@ pub struct PlanInput<'a> {
     pub privileged: bool,
     /// The `nvidia-caps` major, when the driver has one.
     pub caps_major: Option<u32>,
-    pub mig_minors: &'a MigMinors,
+    /// Minors of the `config` and `monitor` capabilities, when present.
+    pub management_minors: Vec<u32>,
     pub cgroup: CgroupMode,
 }
 
 pub fn build(input: PlanInput<'_>) -> Result<InjectionPlan, HookError> {
     if !input.privileged {
         if let Some(caps_major) = input.caps_major {
-            check_no_leak(&input.nodes, input.rules, caps_major, input.mig_minors)?;
+            check_no_leak(
+                &input.nodes,
+                input.rules,
+                caps_major,
+                &input.management_minors,
+            )?;
         }
     }
     let missing: Vec<&CheckedNode> = input
@@ -193,24 +198,33 @@ pub fn build(input: PlanInput<'_>) -> Result<InjectionPlan, HookError> {
 }
 
 /// Refuse rules that already open another instance's capability node.
+///
+/// Exact without the driver's table of every capability minor: a minor no
+/// rule names is matched only by wildcard rules, so all such minors get the
+/// same verdict and one of them stands for the rest; minors that rules
+/// name explicitly, and the config/monitor capabilities, are tried one by
+/// one.
 fn check_no_leak(
     nodes: &[CheckedNode],
     rules: &[DeviceRule],
     caps_major: u32,
-    minors: &MigMinors,
+    management: &[u32],
 ) -> Result<(), HookError> {
     let ours: BTreeSet<u32> = nodes
         .iter()
         .filter(|n| n.major == caps_major)
         .map(|n| n.minor)
         .collect();
-    let table = minors
-        .config
+    let named: BTreeSet<u32> = rules
         .iter()
-        .chain(minors.monitor.iter())
-        .chain(minors.gi_access.values())
-        .chain(minors.ci_access.values());
-    for &minor in table {
+        .filter(|r| r.major.is_none() || r.major == Some(caps_major))
+        .filter_map(|r| r.minor)
+        .chain(management.iter().copied())
+        .collect();
+    let stand_in = (1..)
+        .find(|m| !ours.contains(m) && !named.contains(m))
+        .expect("a free minor");
+    for minor in named.into_iter().chain([stand_in]) {
         if ours.contains(&minor) {
             continue;
         }
@@ -332,7 +346,7 @@ mod tests {
             rules,
             privileged: false,
             caps_major: Some(241),
-            mig_minors: &live.minors,
+            management_minors: vec![1, 2],
             cgroup,
         }
     }
@@ -403,6 +417,24 @@ mod tests {
                 "{err}"
             );
         }
+        // Rules naming only the device's own capability nodes are fine; one
+        // naming another minor is not.
+        let own = [
+            deny_all(),
+            allow(DeviceType::Char, Some(241), Some(12)),
+            allow(DeviceType::Char, Some(241), Some(13)),
+        ];
+        assert!(
+            build(input(&own, &live, CgroupMode::Unified)).is_err(),
+            "v2: other nodes missing"
+        );
+        assert!(build(input(&own, &live, CgroupMode::V1 { dir: "/x".into() })).is_ok());
+        let other = [deny_all(), allow(DeviceType::Char, Some(241), Some(5))];
+        let err = build(input(&other, &live, CgroupMode::V1 { dir: "/x".into() })).unwrap_err();
+        assert!(err.to_string().contains("nvidia-cap5 = 241:5"), "{err}");
+        let config = [deny_all(), allow(DeviceType::Char, Some(241), Some(1))];
+        let err = build(input(&config, &live, CgroupMode::V1 { dir: "/x".into() })).unwrap_err();
+        assert!(err.to_string().contains("nvidia-cap1 = 241:1"), "{err}");
         // A later deny closes it again.
         let rules = [
             deny_all(),

@@ -1,12 +1,11 @@
 //! One hook run, step by step: every check before the first change.
 
-use mig_cdi_core::driver::DriverTables;
 use mig_cdi_core::nodes::{NodeRole, CAPS_MAJOR_NAME};
 
 use crate::cli::Settings;
 use crate::config::Config;
 use crate::error::HookError;
-use crate::fresh::{self, Live, LiveDriver};
+use crate::fresh::{self, CapKey, Live, LiveDriver};
 use crate::kernel::{self, Kernel};
 use crate::log::Log;
 use crate::plan::{self, PlanInput};
@@ -48,10 +47,7 @@ pub fn run(
     let rules = config.device_rules()?;
     let owner = config.root_owner()?;
 
-    let live = LiveDriver {
-        tables: DriverTables::load(&settings.root)?,
-        root: settings.root.clone(),
-    };
+    let live = LiveDriver::load(&settings.root)?;
     log.line(format_args!(
         "driver tables read under {}",
         settings.root.display()
@@ -78,7 +74,14 @@ pub fn run(
         rules: &rules,
         privileged,
         caps_major: live.major(CAPS_MAJOR_NAME),
-        mig_minors: &live.tables.mig_minors,
+        management_minors: [CapKey::Config, CapKey::Monitor]
+            .into_iter()
+            .map(|key| live.management(key))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .map(|c| c.minor)
+            .collect(),
         cgroup,
     })?;
     let (effective, euid, egid) = kernel::own_privileges().map_err(|source| HookError::Io {
