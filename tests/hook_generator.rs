@@ -14,9 +14,13 @@ use hook_common::*;
 use mig_cdi_e2e as support;
 use serde_json::Value;
 
-/// (node set) -> (names, nodes) for the spec's MIG devices.
-fn mig_devices(spec: &Value) -> Vec<(Vec<String>, Vec<(String, u32, u32, u32)>)> {
-    let node = |n: &Value| {
+/// A spec node: path, major, minor, fileMode.
+type Node = (String, u32, u32, u32);
+
+/// (names, nodes incl. control nodes) of the spec's MIG devices, one entry
+/// per distinct node set.
+fn mig_devices(spec: &Value) -> Vec<(Vec<String>, Vec<Node>)> {
+    let node = |n: &Value| -> Node {
         (
             n["path"].as_str().unwrap().to_string(),
             n["major"].as_u64().unwrap() as u32,
@@ -28,7 +32,7 @@ fn mig_devices(spec: &Value) -> Vec<(Vec<String>, Vec<(String, u32, u32, u32)>)>
         .as_array()
         .map(|a| a.iter().map(node).collect())
         .unwrap_or_default();
-    let mut groups: BTreeMap<Vec<(String, u32, u32, u32)>, Vec<String>> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<Node>, Vec<String>> = BTreeMap::new();
     for device in spec["devices"].as_array().unwrap() {
         let mut nodes: Vec<_> = device["containerEdits"]["deviceNodes"]
             .as_array()
