@@ -10,26 +10,12 @@
 //! The binary is linked statically (see `build.rs`) and reads nothing from
 //! its own environment: loader variables cannot inject code into it.
 
-mod bundle;
-mod cgroupfs;
-mod cli;
-mod config;
-mod error;
-mod fresh;
-mod inject;
-mod kernel;
-mod log;
-mod plan;
-mod request;
-mod run;
-mod spec;
-mod state;
-
 use std::io::Read;
 use std::process::ExitCode;
 
-use cli::{Action, Settings};
-use error::HookError;
+use mig_cdi_hook::cli::{self, Action, Settings};
+use mig_cdi_hook::error::HookError;
+use mig_cdi_hook::{bundle, kernel, log, run};
 
 fn main() -> ExitCode {
     let mut log = log::Log::none();

@@ -32,7 +32,7 @@ pub fn run(
     let pid = state.pid()?;
     let root = config.root_path(&state.bundle)?;
 
-    let catalog = Catalog::load(&settings.spec_dirs, log);
+    let catalog = Catalog::load(&settings.spec_dirs, &request.wanted, log);
     let device = plan::one_device(catalog.resolve(&request.wanted)?, &request)?;
     log.line(format_args!(
         "resolved {} to {}={} from {}",

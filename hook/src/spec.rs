@@ -9,11 +9,13 @@
 //! as CDI says); two files of one directory defining the same device make
 //! it unusable, as in the CDI reference library.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mig_cdi_core::cgroup::Access;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::error::HookError;
 use crate::log::Log;
@@ -26,42 +28,50 @@ pub const DEFAULT_KIND: &str = "nvidia.com/gpu";
 /// A spec larger than this is not ours (ours are a few KiB).
 const MAX_SPEC_BYTES: u64 = 16 << 20;
 
+// Views borrow from the file's bytes (`Cow` falls back to an owned string
+// only where JSON escapes force it): a spec of 8 GPUs x 7 MIG devices holds
+// hundreds of names and paths, and the hook needs one device of them.
 #[derive(Debug, Deserialize)]
-struct SpecView {
-    kind: String,
-    #[serde(default)]
-    devices: Option<Vec<DeviceView>>,
-    #[serde(default, rename = "containerEdits")]
-    container_edits: Option<EditsView>,
+struct SpecView<'a> {
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    devices: Option<Vec<DeviceView<'a>>>,
+    #[serde(default, rename = "containerEdits", borrow)]
+    container_edits: Option<EditsView<'a>>,
 }
 
+/// A device's edits stay raw (only their extent is scanned) until the
+/// device turns out to be one the container asked for.
 #[derive(Debug, Deserialize)]
-struct DeviceView {
-    name: String,
-    #[serde(default, rename = "containerEdits")]
-    container_edits: Option<EditsView>,
+struct DeviceView<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, rename = "containerEdits", borrow)]
+    container_edits: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct EditsView {
-    #[serde(default, rename = "deviceNodes")]
-    device_nodes: Option<Vec<NodeView>>,
+struct EditsView<'a> {
+    #[serde(default, rename = "deviceNodes", borrow)]
+    device_nodes: Option<Vec<NodeView<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct NodeView {
-    path: String,
-    #[serde(default)]
-    host_path: Option<String>,
-    #[serde(default, rename = "type")]
-    typ: Option<String>,
+struct NodeView<'a> {
+    #[serde(borrow)]
+    path: Cow<'a, str>,
+    #[serde(default, borrow)]
+    host_path: Option<Cow<'a, str>>,
+    #[serde(default, rename = "type", borrow)]
+    typ: Option<Cow<'a, str>>,
     #[serde(default)]
     major: Option<i64>,
     #[serde(default)]
     minor: Option<i64>,
-    #[serde(default)]
-    permissions: Option<String>,
+    #[serde(default, borrow)]
+    permissions: Option<Cow<'a, str>>,
 }
 
 /// A device node as a spec describes it.
@@ -113,8 +123,16 @@ enum Entry {
 }
 
 impl Catalog {
-    /// Read every `*.json` spec directly in `dirs` (lowest priority first).
-    pub fn load(dirs: &[PathBuf], log: &mut Log) -> Self {
+    /// Read every `*.json` spec directly in `dirs` (lowest priority first),
+    /// keeping the devices `wanted` names (a device no one asked for is
+    /// never decoded past its name, so a broken one cannot get in the way).
+    pub fn load(dirs: &[PathBuf], wanted: &Wanted, log: &mut Log) -> Self {
+        let keep = |kind: &str, name: &str| match wanted {
+            Wanted::All => kind == DEFAULT_KIND,
+            Wanted::Names(names) => names
+                .iter()
+                .any(|r| r.name == name && r.kind.as_deref().unwrap_or(DEFAULT_KIND) == kind),
+        };
         let mut catalog = Catalog {
             dirs: dirs.to_vec(),
             ..Catalog::default()
@@ -133,7 +151,7 @@ impl Catalog {
             files.sort();
             let mut this_dir: BTreeMap<(String, String), Entry> = BTreeMap::new();
             for file in files {
-                match read_spec(&file) {
+                match read_spec(&file, &keep) {
                     Ok(devices) => {
                         for device in devices {
                             let key = (device.kind.clone(), device.name.clone());
@@ -281,7 +299,7 @@ fn identity(nodes: &[SpecNode]) -> Vec<(u32, u32, String)> {
     id
 }
 
-fn read_spec(path: &Path) -> Result<Vec<SpecDevice>, String> {
+fn read_spec(path: &Path, keep: &dyn Fn(&str, &str) -> bool) -> Result<Vec<SpecDevice>, String> {
     if path.extension().is_some_and(|e| e == "yaml") {
         return Err("YAML specs are not read by mig-cdi-hook; mig-cdi-gen writes JSON".into());
     }
@@ -290,27 +308,40 @@ fn read_spec(path: &Path) -> Result<Vec<SpecDevice>, String> {
         return Err(format!("{} bytes is too large for a CDI spec", meta.len()));
     }
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    parse_spec(&bytes, path)
+    parse_spec(&bytes, path, keep)
 }
 
-/// Decode one spec file's devices (pure; `path` names it).
-pub fn parse_spec(bytes: &[u8], path: &Path) -> Result<Vec<SpecDevice>, String> {
+/// Decode the devices of one spec file that `keep(kind, name)` selects
+/// (pure; `path` names it).
+pub fn parse_spec(
+    bytes: &[u8],
+    path: &Path,
+    keep: &dyn Fn(&str, &str) -> bool,
+) -> Result<Vec<SpecDevice>, String> {
     let spec: SpecView = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    let spec_nodes = nodes(spec.container_edits.as_ref())?;
-    spec.devices
-        .unwrap_or_default()
-        .into_iter()
-        .map(|device| {
-            Ok(SpecDevice {
-                kind: spec.kind.clone(),
-                nodes: nodes(device.container_edits.as_ref())
-                    .map_err(|e| format!("device {:?}: {e}", device.name))?,
-                name: device.name,
-                spec_nodes: spec_nodes.clone(),
-                file: path.to_path_buf(),
-            })
-        })
-        .collect()
+    let mut spec_nodes = None;
+    let mut kept = Vec::new();
+    for device in spec.devices.unwrap_or_default() {
+        if !keep(&spec.kind, &device.name) {
+            continue;
+        }
+        if spec_nodes.is_none() {
+            spec_nodes = Some(nodes(spec.container_edits.as_ref())?);
+        }
+        let edits: Option<EditsView> = device
+            .container_edits
+            .map(|raw| serde_json::from_str(raw.get()))
+            .transpose()
+            .map_err(|e| format!("device {:?}: {e}", device.name))?;
+        kept.push(SpecDevice {
+            kind: spec.kind.to_string(),
+            nodes: nodes(edits.as_ref()).map_err(|e| format!("device {:?}: {e}", device.name))?,
+            name: device.name.into_owned(),
+            spec_nodes: spec_nodes.clone().unwrap_or_default(),
+            file: path.to_path_buf(),
+        });
+    }
+    Ok(kept)
 }
 
 fn nodes(edits: Option<&EditsView>) -> Result<Vec<SpecNode>, String> {
@@ -332,8 +363,8 @@ fn nodes(edits: Option<&EditsView>) -> Result<Vec<SpecNode>, String> {
                 .transpose()
             };
             Ok(SpecNode {
-                path: node.path.clone(),
-                host_path: node.host_path.clone(),
+                path: node.path.to_string(),
+                host_path: node.host_path.as_ref().map(|p| p.to_string()),
                 major: number(node.major)?,
                 minor: number(node.minor)?,
                 access: access(node.permissions.as_deref())
@@ -394,17 +425,17 @@ mod tests {
     fn resolves_and_groups_names_of_one_device() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "nvidia.com-gpu.json", SPEC);
-        let catalog = Catalog::load(&[dir.path().to_path_buf()], &mut Log::none());
-        let groups = catalog
-            .resolve(&wanted("0:0,MIG-aaaa,nvidia.com/gpu=0:0"))
-            .unwrap();
+        let load = |w: &Wanted| Catalog::load(&[dir.path().to_path_buf()], w, &mut Log::none());
+        let names = wanted("0:0,MIG-aaaa,nvidia.com/gpu=0:0");
+        let groups = load(&names).resolve(&names).unwrap();
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].names, ["0:0", "MIG-aaaa", "nvidia.com/gpu=0:0"]);
         assert!(groups[0].is_mig());
         assert_eq!(groups[0].device.spec_nodes[0].path, "/dev/nvidiactl");
-        let groups = catalog.resolve(&wanted("0:0,0:1")).unwrap();
+        let names = wanted("0:0,0:1");
+        let groups = load(&names).resolve(&names).unwrap();
         assert_eq!(groups.len(), 2);
-        let groups = catalog.resolve(&Wanted::All).unwrap();
+        let groups = load(&Wanted::All).resolve(&Wanted::All).unwrap();
         assert_eq!(groups.len(), 2);
     }
 
@@ -422,10 +453,15 @@ mod tests {
         write(dir.path(), "c.yaml", "kind: a/b");
         write(dir.path(), "nvidia.com-gpu.json", SPEC);
         write(dir.path(), "not-a-spec.txt", "ignored");
-        let catalog = Catalog::load(&[dir.path().to_path_buf()], &mut Log::none());
-        assert_eq!(catalog.resolve(&wanted("0:1")).unwrap().len(), 1);
-        assert_eq!(catalog.skipped.len(), 3, "{:?}", catalog.skipped);
-        let err = catalog.resolve(&wanted("9:9")).unwrap_err().to_string();
+        let load = |w: &Wanted| Catalog::load(&[dir.path().to_path_buf()], w, &mut Log::none());
+        let names = wanted("0:1");
+        let catalog = load(&names);
+        assert_eq!(catalog.resolve(&names).unwrap().len(), 1);
+        // The foreign vendor's block device is never decoded: only the
+        // broken JSON and the YAML file are skipped.
+        assert_eq!(catalog.skipped.len(), 2, "{:?}", catalog.skipped);
+        let names = wanted("9:9");
+        let err = load(&names).resolve(&names).unwrap_err().to_string();
         assert!(err.contains("no CDI device nvidia.com/gpu=9:9"), "{err}");
         assert!(err.contains("a-broken.json"), "{err}");
     }
@@ -440,11 +476,13 @@ mod tests {
             "nvidia.com-gpu.json",
             &SPEC.replace("\"minor\": 21", "\"minor\": 31"),
         );
+        let names = wanted("0:1");
         let catalog = Catalog::load(
             &[etc.path().to_path_buf(), run.path().to_path_buf()],
+            &names,
             &mut Log::none(),
         );
-        let groups = catalog.resolve(&wanted("0:1")).unwrap();
+        let groups = catalog.resolve(&names).unwrap();
         assert_eq!(groups[0].device.nodes[1].minor, Some(31));
     }
 
@@ -453,8 +491,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.json", SPEC);
         write(dir.path(), "b.json", SPEC);
-        let catalog = Catalog::load(&[dir.path().to_path_buf()], &mut Log::none());
-        let err = catalog.resolve(&wanted("0:1")).unwrap_err().to_string();
+        let names = wanted("0:1");
+        let catalog = Catalog::load(&[dir.path().to_path_buf()], &names, &mut Log::none());
+        let err = catalog.resolve(&names).unwrap_err().to_string();
         assert!(err.contains("more than one spec file"), "{err}");
     }
 
@@ -469,7 +508,12 @@ mod tests {
 
     #[test]
     fn missing_directories_are_fine() {
-        let catalog = Catalog::load(&[PathBuf::from("/nonexistent/cdi")], &mut Log::none());
-        assert!(catalog.resolve(&wanted("0:1")).is_err());
+        let names = wanted("0:1");
+        let catalog = Catalog::load(
+            &[PathBuf::from("/nonexistent/cdi")],
+            &names,
+            &mut Log::none(),
+        );
+        assert!(catalog.resolve(&names).is_err());
     }
 }
