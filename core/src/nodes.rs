@@ -67,7 +67,7 @@ pub struct DeviceNode {
 }
 
 impl DeviceNode {
-    fn new(path: String, major: u32, minor: u32, mode: u32, role: NodeRole) -> Self {
+    pub fn new(path: String, major: u32, minor: u32, mode: u32, role: NodeRole) -> Self {
         Self {
             path,
             major,

@@ -82,13 +82,7 @@ fn snapshot(gpus: Vec<Gpu>) -> Snapshot {
 }
 
 fn node(path: &str, major: u32, minor: u32, mode: u32, role: NodeRole) -> DeviceNode {
-    DeviceNode {
-        path: path.into(),
-        major,
-        minor,
-        mode,
-        role,
-    }
+    DeviceNode::new(path.into(), major, minor, mode, role)
 }
 
 #[test]

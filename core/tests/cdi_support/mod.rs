@@ -9,13 +9,7 @@ pub const UVM: u32 = 238;
 pub const CAPS: u32 = 241;
 
 pub fn node(path: &str, major: u32, minor: u32, mode: u32, role: NodeRole) -> DeviceNode {
-    DeviceNode {
-        path: path.into(),
-        major,
-        minor,
-        mode,
-        role,
-    }
+    DeviceNode::new(path.into(), major, minor, mode, role)
 }
 
 pub fn control_nodes() -> Vec<DeviceNode> {
