@@ -6,4 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/setup-runtimes.sh
 cargo build --workspace --all-targets --locked
+# The README's first command, so it stays true.
+examples/demo.sh a100x8 >/dev/null
+echo "README demo (examples/demo.sh a100x8): ok"
 cargo test --workspace --locked "$@"
