@@ -411,3 +411,22 @@ fn nvml_problems_say_what_to_do() {
         stderr(&out)
     );
 }
+
+/// `mig-minors` is read only where some GPU is in MIG mode: on a real
+/// driver it costs ~5 ms per read, and a node without MIG needs none of it.
+#[test]
+fn mig_minors_is_needed_only_with_mig_on() {
+    if !need_root() {
+        return;
+    }
+    let off = FakeMachine::new("h200");
+    fs::remove_file(off.root.join("proc/driver/nvidia-caps/mig-minors")).unwrap();
+    assert_eq!(device_lines(&list_json(&off)), vec![whole_gpu("0", 0)]);
+
+    let on = FakeMachine::new("h200-mig");
+    let table = on.root.join("proc/driver/nvidia-caps/mig-minors");
+    fs::remove_file(&table).unwrap();
+    let out = on.gen(&["list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(&table.display().to_string()), "{}", stderr(&out));
+}

@@ -1,6 +1,6 @@
 //! Discovery: NVML + the driver's tables + the host's /dev, checked.
 //!
-//! One pass: read the tables, take the NVML snapshot, plan the nodes, check
+//! One pass: take the NVML snapshot, read the tables, plan the nodes, check
 //! every node on the host, and only then (with `--create-device-nodes`)
 //! create the missing capability nodes. Any other problem stops discovery
 //! with every offending node listed, before anything is created.
@@ -36,8 +36,13 @@ pub struct Discovery {
 }
 
 pub fn discover(options: &DiscoverOptions) -> Result<Discovery> {
-    let tables = DriverTables::load(&options.root)?;
     let snapshot = nvml::take_snapshot(&options.nvml_lib)?;
+    // Capability minors matter only where some GPU is in MIG mode.
+    let tables = if snapshot.gpus.iter().any(|g| g.mig_enabled()) {
+        DriverTables::load(&options.root)?
+    } else {
+        DriverTables::load_without_mig_minors(&options.root)?
+    };
     let mut inventory = nodes::plan(&snapshot, &tables)?;
     let issues = nodes::check_host(&mut inventory, &options.root, &options.dev_root);
     let creatable = resolve_issues(&mut inventory, issues, options.create_device_nodes)?;
