@@ -428,5 +428,9 @@ fn mig_minors_is_needed_only_with_mig_on() {
     fs::remove_file(&table).unwrap();
     let out = on.gen(&["list"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains(&table.display().to_string()), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&table.display().to_string()),
+        "{}",
+        stderr(&out)
+    );
 }
