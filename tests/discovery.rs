@@ -10,6 +10,7 @@
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
+use mig_cdi_core::nodes::make_dev;
 use mig_cdi_e2e::{is_root, FakeMachine};
 use serde_json::Value;
 
@@ -305,7 +306,7 @@ fn a_missing_capability_node_is_an_error_unless_asked_to_create_it() {
     );
     let meta = fs::symlink_metadata(&node).unwrap();
     assert!(meta.file_type().is_char_device());
-    assert_eq!(meta.rdev(), makedev(241, 67));
+    assert_eq!(meta.rdev(), make_dev(241, 67));
     assert_eq!(
         meta.permissions().mode() & 0o7777,
         0o444,
@@ -319,10 +320,6 @@ fn a_missing_capability_node_is_an_error_unless_asked_to_create_it() {
         before.len() + 1,
         "exactly one node was created"
     );
-}
-
-fn makedev(major: u64, minor: u64) -> u64 {
-    ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32)
 }
 
 #[test]
@@ -356,7 +353,7 @@ fn a_node_with_the_wrong_number_is_never_replaced() {
     assert!(err.contains("never replaced"), "{err}");
     assert_eq!(
         fs::symlink_metadata(&node).unwrap().rdev(),
-        makedev(241, 99)
+        make_dev(241, 99)
     );
     assert!(!missing.exists(), "checks come before the first change");
 }
