@@ -10,5 +10,7 @@
 pub mod cdi;
 pub mod cgroup;
 pub mod driver;
+pub mod fsread;
 pub mod nodes;
+pub mod paths;
 pub mod snapshot;

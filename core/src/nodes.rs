@@ -15,25 +15,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::driver::{DriverError, DriverTables};
+use crate::paths::{self, CapKey, CONTROL_NODES};
 use crate::snapshot::{Gpu, MigDevice, Snapshot};
 
-/// Name of the GPU major in `/proc/devices`.
-pub const NVIDIA_MAJOR_NAME: &str = "nvidia";
-/// Name of the control-device major in `/proc/devices`.
-pub const NVIDIACTL_MAJOR_NAME: &str = "nvidiactl";
-/// Name of the unified-memory major in `/proc/devices`.
-pub const UVM_MAJOR_NAME: &str = "nvidia-uvm";
-/// Name of the MIG capability major in `/proc/devices` (devfs model).
-pub const CAPS_MAJOR_NAME: &str = "nvidia-caps";
-
-/// Minor number of `/dev/nvidiactl`.
-pub const NVIDIACTL_MINOR: u32 = 255;
-/// Minor number of `/dev/nvidia-modeset`.
-pub const MODESET_MINOR: u32 = 254;
-/// Optional control node: present only where nvidia-modeset is loaded.
-pub const MODESET_PATH: &str = "/dev/nvidia-modeset";
-/// Mode nvidia-modprobe gives the UVM nodes.
-pub const UVM_MODE: u32 = 0o666;
+pub use crate::paths::{
+    cap_node_path, gpu_node_path, CAPS_MAJOR_NAME, MODESET_MINOR, MODESET_PATH,
+    NVIDIACTL_MAJOR_NAME, NVIDIACTL_MINOR, NVIDIA_MAJOR_NAME, UVM_MAJOR_NAME, UVM_MODE,
+};
 
 /// What a node is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -197,11 +185,11 @@ pub enum NodeError {
 }
 
 fn devices_path(root: &Path) -> PathBuf {
-    root.join("proc/devices")
+    paths::under(root, paths::PROC_DEVICES)
 }
 
 fn mig_minors_path(root: &Path) -> PathBuf {
-    root.join("proc/driver/nvidia-caps/mig-minors")
+    paths::under(root, paths::MIG_MINORS)
 }
 
 fn major(tables: &DriverTables, name: &'static str, hint: &'static str) -> Result<u32, NodeError> {
@@ -213,16 +201,6 @@ fn major(tables: &DriverTables, name: &'static str, hint: &'static str) -> Resul
             path: devices_path(&tables.root),
             hint,
         })
-}
-
-/// Path of GPU minor `minor`'s node inside a container.
-pub fn gpu_node_path(minor: u32) -> String {
-    format!("/dev/nvidia{minor}")
-}
-
-/// Path of capability node `minor` inside a container.
-pub fn cap_node_path(minor: u32) -> String {
-    format!("/dev/nvidia-caps/nvidia-cap{minor}")
 }
 
 /// `/proc/driver/nvidia/gpus/<bus>` uses a 4-digit domain, NVML an 8-digit
@@ -247,11 +225,7 @@ pub fn plan(snapshot: &Snapshot, tables: &DriverTables) -> Result<Inventory, Nod
         NVIDIA_MAJOR_NAME,
         "the NVIDIA kernel module is not loaded (or --root points elsewhere)",
     )?;
-    let ctl = tables
-        .char_devices
-        .major(NVIDIACTL_MAJOR_NAME)
-        .unwrap_or(nvidia);
-    let uvm = major(
+    major(
         tables,
         UVM_MAJOR_NAME,
         "the nvidia-uvm module is not loaded; CUDA needs it — run `nvidia-modprobe -u -c=0` \
@@ -259,37 +233,20 @@ pub fn plan(snapshot: &Snapshot, tables: &DriverTables) -> Result<Inventory, Nod
     )?;
     let mode = tables.device_file_mode;
 
-    let mut control_nodes = vec![
-        DeviceNode::new(
-            "/dev/nvidiactl".into(),
-            ctl,
-            NVIDIACTL_MINOR,
-            mode,
-            NodeRole::Control,
-        ),
-        DeviceNode::new(
-            "/dev/nvidia-uvm".into(),
-            uvm,
-            0,
-            UVM_MODE,
-            NodeRole::Control,
-        ),
-        DeviceNode::new(
-            "/dev/nvidia-uvm-tools".into(),
-            uvm,
-            1,
-            UVM_MODE,
-            NodeRole::Control,
-        ),
-        DeviceNode::new(
-            MODESET_PATH.into(),
-            nvidia,
-            MODESET_MINOR,
-            mode,
-            NodeRole::Control,
-        ),
-    ];
-    control_nodes.sort();
+    // Every major a control node needs exists (checked just above).
+    let control_nodes: Vec<DeviceNode> = CONTROL_NODES
+        .iter()
+        .filter_map(|node| {
+            let major = node.major(|name| tables.char_devices.major(name))?;
+            Some(DeviceNode::new(
+                node.path.into(),
+                major,
+                node.minor,
+                node.mode(mode),
+                NodeRole::Control,
+            ))
+        })
+        .collect();
 
     check_minors(snapshot, tables)?;
 
@@ -399,28 +356,25 @@ fn mig_device(
         key,
         path: mig_minors_path(&tables.root),
     };
-    let gi_key = format!("gpu{}/gi{}/access", gpu.minor, mig.gi);
-    let ci_key = format!("gpu{}/gi{}/ci{}/access", gpu.minor, mig.gi, mig.ci);
+    let gi_key = CapKey::Gi {
+        gpu: gpu.minor,
+        gi: mig.gi,
+    };
+    let ci_key = CapKey::Ci {
+        gpu: gpu.minor,
+        gi: mig.gi,
+        ci: mig.ci,
+    };
     let gi_minor = *minors
         .gi_access
         .get(&(gpu.minor, mig.gi))
-        .ok_or_else(|| missing(gi_key.clone()))?;
+        .ok_or_else(|| missing(gi_key.mig_minors_name()))?;
     let ci_minor = *minors
         .ci_access
         .get(&(gpu.minor, mig.gi, mig.ci))
-        .ok_or_else(|| missing(ci_key.clone()))?;
-    let gi_mode = cap_mode(
-        tables,
-        &format!("gpu{}/mig/gi{}/access", gpu.minor, mig.gi),
-        &gi_key,
-        gi_minor,
-    )?;
-    let ci_mode = cap_mode(
-        tables,
-        &format!("gpu{}/mig/gi{}/ci{}/access", gpu.minor, mig.gi, mig.ci),
-        &ci_key,
-        ci_minor,
-    )?;
+        .ok_or_else(|| missing(ci_key.mig_minors_name()))?;
+    let gi_mode = cap_mode(tables, gi_key, gi_minor)?;
+    let ci_mode = cap_mode(tables, ci_key, ci_minor)?;
     Ok(InventoryDevice {
         kind: DeviceKind::Mig {
             mig_index: mig.index,
@@ -454,15 +408,12 @@ fn mig_device(
 
 /// The mode of a capability, from its access file; its minor must agree
 /// with mig-minors.
-fn cap_mode(tables: &DriverTables, rel: &str, key: &str, minor: u32) -> Result<u32, NodeError> {
-    let cap = tables.capability(rel)?;
+fn cap_mode(tables: &DriverTables, key: CapKey, minor: u32) -> Result<u32, NodeError> {
+    let cap = tables.capability(&key.file())?;
     if cap.minor != minor {
         return Err(NodeError::CapMinorMismatch {
-            key: key.to_string(),
-            file: tables
-                .root
-                .join("proc/driver/nvidia/capabilities")
-                .join(rel),
+            key: key.mig_minors_name(),
+            file: key.path(&tables.root),
             file_minor: cap.minor,
             table: mig_minors_path(&tables.root),
             table_minor: minor,
@@ -474,28 +425,18 @@ fn cap_mode(tables: &DriverTables, rel: &str, key: &str, minor: u32) -> Result<u
 fn management_nodes(tables: &DriverTables, caps: u32) -> Result<Vec<DeviceNode>, NodeError> {
     let mut nodes = Vec::new();
     let entries = [
-        (
-            tables.mig_minors.config,
-            "mig/config",
-            "config",
-            NodeRole::MigConfig,
-        ),
-        (
-            tables.mig_minors.monitor,
-            "mig/monitor",
-            "monitor",
-            NodeRole::MigMonitor,
-        ),
+        (tables.mig_minors.config, CapKey::Config),
+        (tables.mig_minors.monitor, CapKey::Monitor),
     ];
-    for (minor, rel, key, role) in entries {
+    for (minor, key) in entries {
         let Some(minor) = minor else { continue };
-        let mode = cap_mode(tables, rel, key, minor)?;
+        let mode = cap_mode(tables, key, minor)?;
         nodes.push(DeviceNode::new(
             cap_node_path(minor),
             caps,
             minor,
             mode,
-            role,
+            key.role(),
         ));
     }
     Ok(nodes)
@@ -569,23 +510,52 @@ pub fn host_path(root: &Path, dev_root: &Path, node: &DeviceNode) -> PathBuf {
     root.join(rel(dev_root)).join(rel(Path::new(&node.path)))
 }
 
+/// What the host has at a path (symlinks not followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEntry {
+    Missing,
+    /// A character device, with its permission bits and owner.
+    Char {
+        major: u32,
+        minor: u32,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// Anything else: "a directory", "a symbolic link", ...
+    Other(&'static str),
+    /// The path could not be examined (the error, as text).
+    Unreadable(String),
+}
+
+/// Look at `path` on the host without following a symlink.
+pub fn examine(path: &Path) -> HostEntry {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => HostEntry::Missing,
+        Err(e) => HostEntry::Unreadable(e.to_string()),
+        Ok(meta) if meta.file_type().is_char_device() => HostEntry::Char {
+            major: dev_major(meta.rdev()),
+            minor: dev_minor(meta.rdev()),
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        },
+        Ok(meta) => HostEntry::Other(crate::fsread::describe(meta.file_type())),
+    }
+}
+
 /// Examine one node on the host; `None` when it is as expected.
 pub fn check_node(root: &Path, dev_root: &Path, node: &DeviceNode) -> Option<HostNodeIssue> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let host_path = host_path(root, dev_root, node);
-    let problem = match std::fs::symlink_metadata(&host_path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => HostProblem::Missing,
-        Err(e) => HostProblem::Unreadable {
-            error: e.to_string(),
-        },
-        Ok(meta) if !meta.file_type().is_char_device() => HostProblem::NotCharDevice,
-        Ok(meta) => {
-            let (major, minor) = (dev_major(meta.rdev()), dev_minor(meta.rdev()));
-            if (major, minor) == (node.major, node.minor) {
-                return None;
-            }
-            HostProblem::WrongNumber { major, minor }
+    let problem = match examine(&host_path) {
+        HostEntry::Missing => HostProblem::Missing,
+        HostEntry::Unreadable(error) => HostProblem::Unreadable { error },
+        HostEntry::Other(_) => HostProblem::NotCharDevice,
+        HostEntry::Char { major, minor, .. } if (major, minor) == (node.major, node.minor) => {
+            return None
         }
+        HostEntry::Char { major, minor, .. } => HostProblem::WrongNumber { major, minor },
     };
     Some(HostNodeIssue {
         node: node.clone(),

@@ -398,3 +398,21 @@ fn capability_file_without_minor_under_a_root() {
         )
     );
 }
+
+#[test]
+fn control_bytes_and_long_lines_never_reach_the_message() {
+    let text = format!(
+        "DeviceFileMinor: 1\x1b[2J\x07\nDeviceFileMode: {}\n",
+        "9".repeat(5000)
+    );
+    let err = parse_capability(text.as_bytes(), Path::new("/c"))
+        .unwrap_err()
+        .to_string();
+    assert!(!err.chars().any(|c| c.is_control()), "{err:?}");
+    assert!(err.contains("\\u{1b}[2J"), "{err}");
+    let text = format!("Character devices:\n195 {}\n", "x".repeat(5000));
+    let err = parse_proc_devices(format!("{text}oops\n").as_bytes(), Path::new("/d"))
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(err.len() < 600, "{} bytes", err.len());
+}

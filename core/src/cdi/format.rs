@@ -59,6 +59,7 @@ pub fn to_bytes(spec: &Spec, format: Format) -> Result<Vec<u8>, FormatError> {
             bytes.push(b'\n');
             Ok(bytes)
         }
+        #[cfg(feature = "yaml")]
         Format::Yaml => {
             let mut text =
                 serde_saphyr::to_string(spec).map_err(|e| FormatError::WriteYaml(e.to_string()))?;
@@ -67,6 +68,10 @@ pub fn to_bytes(spec: &Spec, format: Format) -> Result<Vec<u8>, FormatError> {
             }
             Ok(text.into_bytes())
         }
+        #[cfg(not(feature = "yaml"))]
+        Format::Yaml => Err(FormatError::WriteYaml(
+            "built without the yaml feature".into(),
+        )),
     }
 }
 
@@ -74,6 +79,7 @@ pub fn to_bytes(spec: &Spec, format: Format) -> Result<Vec<u8>, FormatError> {
 pub fn parse_value(bytes: &[u8], format: Format) -> Result<Value, FormatError> {
     match format {
         Format::Json => serde_json::from_slice(bytes).map_err(FormatError::ReadJson),
+        #[cfg(feature = "yaml-read")]
         Format::Yaml => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|e| FormatError::ReadYaml(format!("not UTF-8: {e}")))?;
@@ -82,5 +88,9 @@ pub fn parse_value(bytes: &[u8], format: Format) -> Result<Value, FormatError> {
             }
             serde_saphyr::from_str(text).map_err(|e| FormatError::ReadYaml(e.to_string()))
         }
+        #[cfg(not(feature = "yaml-read"))]
+        Format::Yaml => Err(FormatError::ReadYaml(
+            "built without the yaml-read feature".into(),
+        )),
     }
 }

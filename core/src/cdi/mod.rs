@@ -8,19 +8,24 @@
 //! output before writing anything.
 
 pub mod diff;
+pub mod folders;
 pub mod format;
 pub mod render;
 pub mod rules;
+#[cfg(feature = "schema")]
 pub mod schema;
 pub mod spec;
 pub mod version;
+pub mod view;
 
 use serde::Serialize;
+#[cfg(feature = "schema")]
 use serde_json::Value;
 
 pub use format::Format;
 pub use render::{render, NameStrategy, RenderOptions};
 pub use rules::{Problem, RuleKind};
+#[cfg(feature = "schema")]
 pub use schema::SchemaValidator;
 pub use spec::Spec;
 pub use version::{min_version, CdiVersion};
@@ -52,6 +57,7 @@ impl Checked {
 }
 
 /// Check a document already read as a JSON value.
+#[cfg(feature = "schema")]
 pub fn check_value(document: &Value, schema: &SchemaValidator) -> Checked {
     let mut problems = schema.validate(document);
     problems.extend(rules::unknown_fields(document));
@@ -110,6 +116,7 @@ pub fn check_value(document: &Value, schema: &SchemaValidator) -> Checked {
     }
 }
 
+#[cfg(feature = "schema")]
 /// `document` with scalar `cdiVersion`, `kind` and device `name` values
 /// as strings, for checking the rules of an otherwise readable spec.
 fn stringify_names(document: &Value) -> Value {
@@ -135,6 +142,7 @@ fn stringify_names(document: &Value) -> Value {
 }
 
 /// Check the bytes of a spec file.
+#[cfg(feature = "schema")]
 pub fn check_document(bytes: &[u8], format: Format, schema: &SchemaValidator) -> Checked {
     match format::parse_value(bytes, format) {
         Ok(value) => check_value(&value, schema),

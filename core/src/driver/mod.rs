@@ -15,6 +15,7 @@
 
 mod capability;
 mod gpu_information;
+mod live;
 mod mig_minors;
 mod params;
 mod proc_devices;
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 
 pub use capability::{parse_capability, Capability};
 pub use gpu_information::{parse_gpu_information, GpuInformation};
+pub use live::LiveDriver;
 pub use mig_minors::{parse_mig_minors, MigMinors};
 pub use params::{parse_params, DriverParams};
 pub use proc_devices::{parse_proc_devices, CharDevices};
@@ -38,6 +40,9 @@ pub use version::{parse_version, DriverVersion, MIN_SUPPORTED_VERSION};
 /// 1-based line. Each message is one line and ends with what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
+    /// A table is not a regular file, too large, or unreadable.
+    #[error(transparent)]
+    Read(#[from] crate::fsread::ReadError),
     /// The file exists (or should) but could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Io {
@@ -46,7 +51,7 @@ pub enum DriverError {
         source: std::io::Error,
     },
     /// A line is not in the form the driver writes.
-    #[error("{}:{line}: {message}; {hint}", path.display())]
+    #[error("{}:{line}: {}; {hint}", path.display(), printable(message))]
     Parse {
         path: PathBuf,
         /// 1-based line number.
@@ -66,7 +71,7 @@ pub enum DriverError {
     },
     /// The file parses, but its lines contradict each other (or another
     /// table).
-    #[error("{}: {message}; {hint}", path.display())]
+    #[error("{}: {}; {hint}", path.display(), printable(message))]
     Inconsistent {
         path: PathBuf,
         message: String,
@@ -84,3 +89,23 @@ pub enum DriverError {
 /// The hint for a table the driver wrote in a shape we do not know.
 pub(crate) const UNEXPECTED_TABLE: &str =
     "the driver wrote an unexpected table — check the driver version (mig-cdi supports 450.51+)";
+
+/// A message quoting a table's text, safe for one line of a terminal or
+/// log: control characters escaped (a broken table may hold any bytes), and
+/// at most 240 characters.
+fn printable(message: &str) -> String {
+    const MAX: usize = 240;
+    let mut out = String::with_capacity(message.len().min(MAX + 8));
+    for (count, c) in message.chars().enumerate() {
+        if count == MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

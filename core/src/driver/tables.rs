@@ -5,8 +5,7 @@
 //! under a root prefix (`/` on a host, a fake tree in tests), and decides
 //! which files are required and what to tell the user when one is absent.
 
-use std::fs::File;
-use std::io::{BufReader, ErrorKind};
+use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 
 use super::{
@@ -15,12 +14,8 @@ use super::{
     GpuInformation, MigMinors, UNEXPECTED_TABLE,
 };
 
-const PROC_DEVICES: &str = "proc/devices";
-const VERSION: &str = "proc/driver/nvidia/version";
-const PARAMS: &str = "proc/driver/nvidia/params";
-const GPUS: &str = "proc/driver/nvidia/gpus";
-const MIG_MINORS: &str = "proc/driver/nvidia-caps/mig-minors";
-const CAPABILITIES: &str = "proc/driver/nvidia/capabilities";
+use crate::fsread::{self, MAX_TABLE_BYTES};
+use crate::paths::{CAPABILITIES, GPUS, MIG_MINORS, PARAMS, PROC_DEVICES, VERSION};
 
 const NO_PROC: &str = "is /proc mounted, and does --root point at the host's root filesystem?";
 const NOT_LOADED: &str = "the NVIDIA kernel module does not seem loaded (load it with \
@@ -75,26 +70,23 @@ impl DriverTables {
 
     fn read(root: &Path, with_mig_minors: bool) -> Result<Self, DriverError> {
         let path = root.join(PROC_DEVICES);
-        let char_devices = parse_proc_devices(open(&path, NO_PROC)?, &path)?;
+        let char_devices = parse_proc_devices(&read_table(&path, NO_PROC)?[..], &path)?;
 
         let path = root.join(VERSION);
-        let driver_version = parse_version(open(&path, NOT_LOADED)?, &path)?;
+        let driver_version = parse_version(&read_table(&path, NOT_LOADED)?[..], &path)?;
         check_nvidia_majors(&char_devices, &root.join(PROC_DEVICES))?;
 
         let mig_minors = if with_mig_minors {
             let path = root.join(MIG_MINORS);
-            let file = open_file(&path, NO_MIG_CAPS)?;
-            // The table is ~90 KiB: read it in a few large chunks.
-            parse_mig_minors(BufReader::with_capacity(64 * 1024, file), &path)?
+            parse_mig_minors(&read_table(&path, NO_MIG_CAPS)?[..], &path)?
         } else {
             MigMinors::default()
         };
 
         let path = root.join(PARAMS);
-        let params = match File::open(&path) {
-            Ok(file) => Some(parse_params(BufReader::new(file), &path)?),
-            Err(err) if err.kind() == ErrorKind::NotFound => None,
-            Err(source) => return Err(DriverError::Io { path, source }),
+        let params = match fsread::read_if_exists(&path, MAX_TABLE_BYTES)? {
+            Some(bytes) => Some(parse_params(&bytes[..], &path)?),
+            None => None,
         };
         let device_file_mode = params.unwrap_or_default().device_file_mode;
 
@@ -129,7 +121,7 @@ impl DriverTables {
             });
         }
         let path = self.root.join(CAPABILITIES).join(rel);
-        parse_capability(open(&path, NO_CAPABILITY)?, &path)
+        parse_capability(&read_table(&path, NO_CAPABILITY)?[..], &path)
     }
 
     /// The GPU whose `/dev/nvidia<minor>` is `minor`.
@@ -138,31 +130,22 @@ impl DriverTables {
     }
 }
 
-/// Open a required file; absent means `hint`.
-fn open_file(path: &Path, hint: &'static str) -> Result<File, DriverError> {
-    File::open(path).map_err(|source| {
-        if source.kind() == ErrorKind::NotFound {
-            DriverError::Missing {
-                path: path.to_path_buf(),
-                what: "such file".to_string(),
-                hint,
-            }
-        } else {
-            DriverError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
+/// A required table, whole (regular files only, at most
+/// [`MAX_TABLE_BYTES`]); absent means `hint`.
+pub(super) fn read_table(path: &Path, hint: &'static str) -> Result<Vec<u8>, DriverError> {
+    fsread::read(path, MAX_TABLE_BYTES).map_err(|err| match err {
+        err if err.is_not_found() => DriverError::Missing {
+            path: path.to_path_buf(),
+            what: "such file".to_string(),
+            hint,
+        },
+        err => DriverError::from(err),
     })
-}
-
-fn open(path: &Path, hint: &'static str) -> Result<BufReader<File>, DriverError> {
-    open_file(path, hint).map(BufReader::new)
 }
 
 /// An `nvidia*` name under two majors leaves no way to tell which node is
 /// the driver's; refuse rather than pick one.
-fn check_nvidia_majors(devices: &CharDevices, path: &Path) -> Result<(), DriverError> {
+pub(super) fn check_nvidia_majors(devices: &CharDevices, path: &Path) -> Result<(), DriverError> {
     let Some((name, majors)) = devices
         .repeated
         .iter()
@@ -206,7 +189,7 @@ fn load_gpus(dir: &Path) -> Result<Vec<GpuInformation>, DriverError> {
         }
         let path = folder.join("information");
         gpus.push(parse_gpu_information(
-            open(&path, UNEXPECTED_TABLE)?,
+            &read_table(&path, UNEXPECTED_TABLE)?[..],
             &path,
         )?);
     }
