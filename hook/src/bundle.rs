@@ -17,11 +17,11 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::cli::Settings;
-use crate::config::Config;
 use crate::error::HookError;
+use crate::host::Host;
+use crate::input;
 use crate::log::Log;
 use crate::request;
-use crate::state::State;
 
 /// The PATH every hook entry we write carries (the container's is never
 /// inherited).
@@ -29,6 +29,7 @@ const HOOK_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 
 /// Returns whether the config was changed.
 pub fn add_to_bundle(
+    host: &dyn Host,
     bundle: &Path,
     settings: &Settings,
     exe: &Path,
@@ -39,25 +40,20 @@ pub fn add_to_bundle(
         let path = path.clone();
         move |source| HookError::Io { op, path, source }
     };
-    let bytes = fs::read(&path).map_err(io("read"))?;
-    let config = Config::parse(&bytes, &path)?;
-    let state = State {
-        pid: None,
-        bundle: bundle.to_path_buf(),
-        status: None,
-        annotations: Default::default(),
-    };
-    let Some(request) = request::from_config(&config, &state)? else {
+    let (bytes, config) = input::bundle_config(host, bundle)?;
+    let Some(request) = request::from_config(&config, None).map_err(input::InputError::from)?
+    else {
         log.line(format_args!(
             "{}: no request, left as it is",
             path.display()
         ));
         return Ok(false);
     };
-    let mut value: Value = serde_json::from_slice(&bytes).map_err(|source| HookError::Config {
-        path: path.clone(),
-        source,
-    })?;
+    let mut value: Value =
+        serde_json::from_slice(&bytes).map_err(|err| input::InputError::Config {
+            path: path.clone(),
+            at: input::position(&err),
+        })?;
     if !insert_hook(&mut value, exe, &settings.hook_args()) {
         log.line(format_args!("{}: hook already present", path.display()));
         return Ok(false);
@@ -118,6 +114,16 @@ fn insert_hook(config: &mut Value, exe: &Path, args: &[String]) -> bool {
 mod tests {
     use super::*;
     use crate::cli::Settings;
+    use crate::host::RealHost;
+
+    fn add_to_bundle(
+        bundle: &Path,
+        settings: &Settings,
+        exe: &Path,
+        log: &mut Log,
+    ) -> Result<bool, HookError> {
+        super::add_to_bundle(&RealHost::new(Path::new("/")), bundle, settings, exe, log)
+    }
 
     fn settings() -> Settings {
         Settings::from_args(vec!["--root".into(), "/fake".into()]).unwrap()

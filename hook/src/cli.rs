@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::error::HookError;
-use crate::spec::DEFAULT_SPEC_DIRS;
+use mig_cdi_core::cdi::folders::DEFAULT_SPEC_DIRS;
 
 pub const HELP: &str = "\
 mig-cdi-hook: give a container the one MIG device it asks for, safely.

@@ -22,14 +22,12 @@
 //!
 //! No `unsafe` here: nix wraps each syscall.
 
-use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use caps::{CapSet, Capability};
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstatat, makedev, mkdirat, mknodat, umask, Mode, SFlag};
@@ -72,17 +70,6 @@ pub trait Kernel {
     fn remove(&mut self, dir: Dir, name: &str, is_dir: bool) -> io::Result<()>;
     /// Write one line to a cgroup control file (`devices.allow`).
     fn write_cgroup(&mut self, file: &Path, line: &str) -> io::Result<()>;
-}
-
-/// The hook's own effective capabilities, euid and egid.
-pub fn own_privileges() -> io::Result<(HashSet<Capability>, u32, u32)> {
-    let effective = caps::read(None, CapSet::Effective)
-        .map_err(|e| io::Error::other(format!("cannot read own capabilities: {e}")))?;
-    Ok((
-        effective,
-        nix::unistd::geteuid().as_raw(),
-        nix::unistd::getegid().as_raw(),
-    ))
 }
 
 /// The real kernel.
@@ -223,12 +210,128 @@ impl Kernel for RealKernel {
     }
 }
 
+pub mod recording {
+    //! A recording double for the injector: an in-memory container root
+    //! that records every operation. Public, so every test picks it
+    //! explicitly; production code never does.
+
+    use std::collections::BTreeMap;
+    use std::io;
+    use std::path::Path;
+
+    use nix::errno::Errno;
+
+    use super::{Dir, Entry, Kernel};
+
+    /// What the double did, in order.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Op {
+        Mkdir(String),
+        Mknod(String, u32, u32, u32),
+        Chown(String, u32, u32),
+        Remove(String),
+        Cgroup(String, String),
+    }
+
+    /// An in-memory container root: paths are full relative paths; no
+    /// symlinks are followed (tests of resolution use the real kernel).
+    #[derive(Default)]
+    pub struct Recording {
+        pub ops: Vec<Op>,
+        pub entries: BTreeMap<String, Entry>,
+        dirs: Vec<String>,
+        /// Fail the n-th mknod (0-based) with EIO.
+        pub fail_mknod: Option<usize>,
+        pub fail_cgroup: Option<usize>,
+        mknods: usize,
+        cgroups: usize,
+    }
+
+    impl Recording {
+        fn path(&self, dir: Dir, name: &str) -> String {
+            let base = &self.dirs[dir.0];
+            if base.is_empty() {
+                name.to_string()
+            } else {
+                format!("{base}/{name}")
+            }
+        }
+        fn push_dir(&mut self, rel: &str) -> Dir {
+            self.dirs.push(rel.to_string());
+            Dir(self.dirs.len() - 1)
+        }
+    }
+
+    impl Kernel for Recording {
+        fn open_root(&mut self, _pid: i32, _root: &Path) -> io::Result<Dir> {
+            Ok(self.push_dir(""))
+        }
+        fn open_dir(&mut self, _root: Dir, rel: &str) -> io::Result<Option<Dir>> {
+            match self.entries.get(rel) {
+                Some(Entry::Directory) => Ok(Some(self.push_dir(rel))),
+                // A symlink here stands for a dangling one (ENOENT).
+                None | Some(Entry::Missing | Entry::Symlink) => Ok(None),
+                Some(_) => Err(io::Error::from_raw_os_error(Errno::ENOTDIR as i32)),
+            }
+        }
+        fn entry(&mut self, dir: Dir, name: &str) -> io::Result<Entry> {
+            let path = self.path(dir, name);
+            Ok(self.entries.get(&path).copied().unwrap_or(Entry::Missing))
+        }
+        fn mkdir(&mut self, dir: Dir, name: &str, _mode: u32) -> io::Result<()> {
+            let path = self.path(dir, name);
+            self.entries.insert(path.clone(), Entry::Directory);
+            self.ops.push(Op::Mkdir(path));
+            Ok(())
+        }
+        fn mknod(
+            &mut self,
+            dir: Dir,
+            name: &str,
+            mode: u32,
+            major: u32,
+            minor: u32,
+        ) -> io::Result<()> {
+            let n = self.mknods;
+            self.mknods += 1;
+            if self.fail_mknod == Some(n) {
+                return Err(io::Error::from_raw_os_error(Errno::EIO as i32));
+            }
+            let path = self.path(dir, name);
+            self.entries
+                .insert(path.clone(), Entry::Char { major, minor });
+            self.ops.push(Op::Mknod(path, mode, major, minor));
+            Ok(())
+        }
+        fn chown(&mut self, dir: Dir, name: &str, uid: u32, gid: u32) -> io::Result<()> {
+            let path = self.path(dir, name);
+            self.ops.push(Op::Chown(path, uid, gid));
+            Ok(())
+        }
+        fn remove(&mut self, dir: Dir, name: &str, _is_dir: bool) -> io::Result<()> {
+            let path = self.path(dir, name);
+            self.entries.remove(&path);
+            self.ops.push(Op::Remove(path));
+            Ok(())
+        }
+        fn write_cgroup(&mut self, file: &Path, line: &str) -> io::Result<()> {
+            let n = self.cgroups;
+            self.cgroups += 1;
+            if self.fail_cgroup == Some(n) {
+                return Err(io::Error::from_raw_os_error(Errno::EPERM as i32));
+            }
+            self.ops
+                .push(Op::Cgroup(file.display().to_string(), line.to_string()));
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     //! The real kernel on temporary trees (needs root for mknod, as the
     //! hook itself does), and the recording double for the injector.
 
-    use std::collections::BTreeMap;
     use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
 
     use super::*;
@@ -350,108 +453,5 @@ pub(crate) mod tests {
         k.remove(dev, "nvidia0", false).unwrap();
         assert_eq!(k.entry(dev, "nvidia0").unwrap(), Entry::Missing);
         assert!(k.entry(dev, "../x").is_err(), "only single components");
-    }
-
-    /// What the double did, in order.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub enum Op {
-        Mkdir(String),
-        Mknod(String, u32, u32, u32),
-        Chown(String, u32, u32),
-        Remove(String),
-        Cgroup(String, String),
-    }
-
-    /// An in-memory container root: paths are full relative paths; no
-    /// symlinks are followed (tests of resolution use the real kernel).
-    #[derive(Default)]
-    pub struct Recording {
-        pub ops: Vec<Op>,
-        pub entries: BTreeMap<String, Entry>,
-        dirs: Vec<String>,
-        /// Fail the n-th mknod (0-based) with EIO.
-        pub fail_mknod: Option<usize>,
-        pub fail_cgroup: Option<usize>,
-        mknods: usize,
-        cgroups: usize,
-    }
-
-    impl Recording {
-        fn path(&self, dir: Dir, name: &str) -> String {
-            let base = &self.dirs[dir.0];
-            if base.is_empty() {
-                name.to_string()
-            } else {
-                format!("{base}/{name}")
-            }
-        }
-        fn push_dir(&mut self, rel: &str) -> Dir {
-            self.dirs.push(rel.to_string());
-            Dir(self.dirs.len() - 1)
-        }
-    }
-
-    impl Kernel for Recording {
-        fn open_root(&mut self, _pid: i32, _root: &Path) -> io::Result<Dir> {
-            Ok(self.push_dir(""))
-        }
-        fn open_dir(&mut self, _root: Dir, rel: &str) -> io::Result<Option<Dir>> {
-            match self.entries.get(rel) {
-                Some(Entry::Directory) => Ok(Some(self.push_dir(rel))),
-                // A symlink here stands for a dangling one (ENOENT).
-                None | Some(Entry::Missing | Entry::Symlink) => Ok(None),
-                Some(_) => Err(io::Error::from_raw_os_error(Errno::ENOTDIR as i32)),
-            }
-        }
-        fn entry(&mut self, dir: Dir, name: &str) -> io::Result<Entry> {
-            let path = self.path(dir, name);
-            Ok(self.entries.get(&path).copied().unwrap_or(Entry::Missing))
-        }
-        fn mkdir(&mut self, dir: Dir, name: &str, _mode: u32) -> io::Result<()> {
-            let path = self.path(dir, name);
-            self.entries.insert(path.clone(), Entry::Directory);
-            self.ops.push(Op::Mkdir(path));
-            Ok(())
-        }
-        fn mknod(
-            &mut self,
-            dir: Dir,
-            name: &str,
-            mode: u32,
-            major: u32,
-            minor: u32,
-        ) -> io::Result<()> {
-            let n = self.mknods;
-            self.mknods += 1;
-            if self.fail_mknod == Some(n) {
-                return Err(io::Error::from_raw_os_error(Errno::EIO as i32));
-            }
-            let path = self.path(dir, name);
-            self.entries
-                .insert(path.clone(), Entry::Char { major, minor });
-            self.ops.push(Op::Mknod(path, mode, major, minor));
-            Ok(())
-        }
-        fn chown(&mut self, dir: Dir, name: &str, uid: u32, gid: u32) -> io::Result<()> {
-            let path = self.path(dir, name);
-            self.ops.push(Op::Chown(path, uid, gid));
-            Ok(())
-        }
-        fn remove(&mut self, dir: Dir, name: &str, _is_dir: bool) -> io::Result<()> {
-            let path = self.path(dir, name);
-            self.entries.remove(&path);
-            self.ops.push(Op::Remove(path));
-            Ok(())
-        }
-        fn write_cgroup(&mut self, file: &Path, line: &str) -> io::Result<()> {
-            let n = self.cgroups;
-            self.cgroups += 1;
-            if self.fail_cgroup == Some(n) {
-                return Err(io::Error::from_raw_os_error(Errno::EPERM as i32));
-            }
-            self.ops
-                .push(Op::Cgroup(file.display().to_string(), line.to_string()));
-            Ok(())
-        }
     }
 }

@@ -15,6 +15,8 @@ use std::process::ExitCode;
 
 use mig_cdi_hook::cli::{self, Action, Settings};
 use mig_cdi_hook::error::HookError;
+use mig_cdi_hook::host::RealHost;
+use mig_cdi_hook::input::MAX_CONFIG_BYTES;
 use mig_cdi_hook::{bundle, kernel, log, run};
 
 fn main() -> ExitCode {
@@ -51,18 +53,19 @@ fn start(log: &mut log::Log) -> Result<(), HookError> {
             path: "/proc/self/exe".into(),
             source,
         })?;
-        bundle::add_to_bundle(bundle, &settings, &exe, log)?;
+        bundle::add_to_bundle(&RealHost::new(&settings.root), bundle, &settings, &exe, log)?;
         return Ok(());
     }
     let mut stdin = Vec::new();
     std::io::stdin()
-        .take(1 << 20)
+        .take(MAX_CONFIG_BYTES)
         .read_to_end(&mut stdin)
         .map_err(|source| HookError::Io {
             op: "read the OCI state from",
             path: "stdin".into(),
             source,
         })?;
+    let host = RealHost::new(&settings.root);
     let mut kernel = kernel::RealKernel::new();
-    run::run(&settings, &stdin, &mut kernel, log)
+    run::run(&settings, &stdin, &host, &mut kernel, log).map(|_| ())
 }

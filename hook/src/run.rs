@@ -1,101 +1,88 @@
-//! One hook run, step by step: every check before the first change.
-
-use mig_cdi_core::nodes::{NodeRole, CAPS_MAJOR_NAME};
+//! One hook run as a pipeline of typed stages, every check before the
+//! first change:
+//!
+//! input (state, config, request) → resolve (spec folders, one-device
+//! rule) → verify (freshness against the live driver, privileges, cgroup
+//! mode) → plan (device rules, own capabilities) → apply (the kernel).
+//!
+//! Every read goes through [`Host`] and every write through [`Kernel`],
+//! both passed in, so the whole run is tested in memory (see the tests
+//! below) and `main` only picks the real ones.
 
 use crate::cli::Settings;
-use crate::config::Config;
 use crate::error::HookError;
-use crate::fresh::{self, CapKey, Live, LiveDriver};
-use crate::kernel::{self, Kernel};
+use crate::host::Host;
+use crate::inject::{self, Report};
+use crate::input::{self, Read};
+use crate::kernel::Kernel;
 use crate::log::Log;
 use crate::plan::{self, PlanInput};
-use crate::request;
-use crate::spec::Catalog;
-use crate::state::State;
+use crate::resolve;
+use crate::verify;
+
+/// What a run did: nothing (and why), or the injection's report.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Nothing(String),
+    Injected(Report),
+}
 
 pub fn run(
     settings: &Settings,
     stdin: &[u8],
+    host: &dyn Host,
     kernel: &mut dyn Kernel,
     log: &mut Log,
-) -> Result<(), HookError> {
-    let state = State::parse(stdin)?;
-    let config = Config::load(&state.bundle)?;
-    let Some(request) = request::from_config(&config, &state)? else {
-        log.line(format_args!(
-            "container {}: no MIG device requested",
-            state.bundle.display()
-        ));
-        return Ok(());
+) -> Result<Outcome, HookError> {
+    let input = match input::read(host, stdin)? {
+        Read::Nothing(why) => {
+            log.line(format_args!("{why}"));
+            return Ok(Outcome::Nothing(why));
+        }
+        Read::Request(input) => input,
     };
-    log.line(format_args!("request: {}", request.source));
-    let pid = state.pid()?;
-    let root = config.root_path(&state.bundle)?;
+    log.line(format_args!("request: {}", input.request.source));
 
-    let catalog = Catalog::load(&settings.spec_dirs, &request.wanted, log);
-    let device = plan::one_device(catalog.resolve(&request.wanted)?, &request)?;
+    let catalog = resolve::load(host, &settings.spec_dirs, &input.request.wanted, log);
+    let device = resolve::resolve(&catalog, &input.request)?;
     log.line(format_args!(
-        "resolved {} to {}={} from {}",
+        "resolved {} to {} from {}",
         device.names.join(", "),
-        device.device.kind,
-        device.device.name,
+        device.qualified(),
         device.device.file.display()
     ));
 
-    let privileged = config.bounding_has("CAP_SYS_ADMIN");
-    plan::check_management(&request, privileged)?;
-    let rules = config.device_rules()?;
-    let owner = config.root_owner()?;
+    let verified = verify::verify(host, &input, &device)?;
+    log.line(format_args!(
+        "nodes checked against the driver and host /dev under {}; cgroup: {:?}",
+        settings.root.display(),
+        verified.cgroup
+    ));
 
-    let live = LiveDriver::load(&settings.root)?;
-    log.line(format_args!(
-        "driver tables read under {}",
-        settings.root.display()
-    ));
-    let mut nodes = fresh::check_device(&device, &live)?;
-    for (wanted, role) in [
-        (request.mig_config, NodeRole::MigConfig),
-        (request.mig_monitor, NodeRole::MigMonitor),
-    ] {
-        if wanted {
-            nodes.push(fresh::management_node(role, &live)?);
-        }
-    }
-    log.line(format_args!(
-        "nodes checked against the driver and host /dev"
-    ));
-    let cgroup = crate::cgroupfs::detect(pid)?;
-    log.line(format_args!("cgroup: {cgroup:?}"));
     let plan = plan::build(PlanInput {
-        pid,
-        root,
-        owner,
-        nodes,
-        rules: &rules,
-        privileged,
-        caps_major: live.major(CAPS_MAJOR_NAME),
-        management_minors: [CapKey::Config, CapKey::Monitor]
-            .into_iter()
-            .map(|key| live.management(key))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .flatten()
-            .map(|c| c.minor)
-            .collect(),
-        cgroup,
+        pid: input.pid,
+        root: input.root.clone(),
+        owner: input.owner,
+        nodes: verified.nodes,
+        rules: &input.rules,
+        sys_admin: input.sys_admin.clone(),
+        caps_major: verified.caps_major,
+        nvidia_major: verified.nvidia_major,
+        management_minors: verified.management_minors,
+        cgroup: verified.cgroup,
     })?;
-    let (effective, euid, egid) = kernel::own_privileges().map_err(|source| HookError::Io {
+    let own = host.privileges().map_err(|source| HookError::Io {
         op: "read",
         path: "/proc/self/status (own capabilities)".into(),
         source,
     })?;
-    plan::missing_own_caps(&plan, &effective, euid, egid)?;
+    plan::missing_own_caps(&plan, &own)?;
     log.line(format_args!("plan: {plan:?}"));
 
-    let report = crate::inject::apply(&plan, kernel, log)?;
+    let report = inject::apply(&plan, kernel, log)?;
     log.line(format_args!(
         "done: created {:?}, kept {:?}, cgroup {:?}",
         report.created, report.kept, report.cgroup_lines
     ));
-    Ok(())
+    Ok(Outcome::Injected(report))
 }
