@@ -1,0 +1,212 @@
+//! What containers and spec folders may hold, under real runc and crun:
+//! YAML specs are read like JSON; capability names, spec nodes and device
+//! rules are read as the runtime reads them (and the hook takes the safe
+//! side where runtimes differ); FIFOs never hang the hook; a container that
+//! asked for nothing starts whatever else its config holds.
+
+mod hook_common;
+
+use std::process::{Command, Stdio};
+
+use hook_common::*;
+use mig_cdi_e2e as support;
+use serde_json::json;
+
+const RUNTIMES: [Runtime; 2] = [Runtime::Runc, Runtime::Crun];
+
+fn bundle(machine: &Machine, request: Option<&str>) -> Bundle {
+    let mut b = Bundle::new(std::path::Path::new(support::ROOTFS), PROBE);
+    b.hook("createRuntime", &machine.hook_args());
+    if let Some(r) = request {
+        b.env(&format!("NVIDIA_VISIBLE_DEVICES={r}"));
+    }
+    b
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+#[test]
+fn a_yaml_spec_in_a_spec_folder_is_read() {
+    let m = Machine::new();
+    let json_spec = m.cdi.join("nvidia.com-gpu.json");
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_spec).unwrap()).unwrap();
+    std::fs::remove_file(&json_spec).unwrap();
+    // YAML is a superset of JSON's flow syntax; write it block-style the
+    // way a YAML emitter does, by hand, for the two fields per node we use.
+    let mut yaml = String::from("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n");
+    for device in spec["devices"].as_array().unwrap() {
+        yaml.push_str(&format!(
+            "- name: \"{}\"\n  containerEdits:\n    deviceNodes:\n",
+            device["name"].as_str().unwrap()
+        ));
+        for node in device["containerEdits"]["deviceNodes"].as_array().unwrap() {
+            yaml.push_str(&format!(
+                "    - path: {}\n      type: c\n      major: {}\n      minor: {}\n",
+                node["path"].as_str().unwrap(),
+                node["major"],
+                node["minor"]
+            ));
+        }
+    }
+    yaml.push_str("containerEdits:\n  deviceNodes:\n");
+    for node in spec["containerEdits"]["deviceNodes"].as_array().unwrap() {
+        yaml.push_str(&format!(
+            "  - path: {}\n    major: {}\n    minor: {}\n",
+            node["path"].as_str().unwrap(),
+            node["major"],
+            node["minor"]
+        ));
+    }
+    std::fs::write(m.cdi.join("nvidia.com-gpu.yaml"), yaml).unwrap();
+    for runtime in RUNTIMES {
+        let ran = bundle(&m, Some("0:0")).run(runtime);
+        ran.assert_ok();
+        assert_exactly(&ran.stdout, &nodes_0_0());
+    }
+}
+
+#[test]
+fn lower_case_sys_admin_is_not_privilege() {
+    let m = Machine::new();
+    for runtime in RUNTIMES {
+        let mut b = bundle(&m, Some("0:0"));
+        b.env("NVIDIA_MIG_MONITOR_DEVICES=all");
+        b.add_bounding_cap("cap_sys_admin");
+        b.run(runtime)
+            .assert_refused("needs CAP_SYS_ADMIN")
+            .assert_refused("runc ignores capability names");
+        let mut b = bundle(&m, Some("0:0"));
+        b.add_bounding_cap("cap_sys_admin");
+        b.config["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"allow": true, "type": "a", "access": "rwm"}));
+        b.run(runtime).assert_refused("voids MIG isolation");
+    }
+}
+
+#[test]
+fn spec_nodes_beyond_the_device_are_refused_by_name() {
+    let m = Machine::new();
+    let path = m.cdi.join("nvidia.com-gpu.json");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let mut spec: serde_json::Value = serde_json::from_str(&good).unwrap();
+    spec["devices"][0]["containerEdits"]["deviceNodes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"path": "/dev/mem", "type": "c", "major": 1, "minor": 1}));
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let first = spec["devices"][0]["name"].as_str().unwrap().to_string();
+    for runtime in RUNTIMES {
+        bundle(&m, Some(&first))
+            .run(runtime)
+            .assert_refused("/dev/mem")
+            .assert_refused("which is not an NVIDIA device node");
+    }
+    // A capability node in the spec-level edits goes to every device.
+    let mut spec: serde_json::Value = serde_json::from_str(&good).unwrap();
+    spec["containerEdits"]["deviceNodes"]
+        .as_array_mut()
+        .unwrap()
+        .push(
+            json!({"path": "/dev/nvidia-caps/nvidia-cap21", "type": "c", "major": 241,
+            "minor": 21}),
+        );
+    std::fs::write(&path, spec.to_string()).unwrap();
+    bundle(&m, Some("0:0"))
+        .run(Runtime::Runc)
+        .assert_refused("spec-level containerEdits");
+}
+
+#[test]
+fn a_rule_opening_every_gpu_is_refused() {
+    let m = Machine::new();
+    for runtime in RUNTIMES {
+        let mut b = bundle(&m, Some("0:0"));
+        b.config["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"allow": true, "type": "c", "major": 195, "access": "rwm"}));
+        b.run(runtime)
+            .assert_refused("(allow c 195:* rwm)")
+            .assert_refused("voids GPU isolation");
+    }
+}
+
+#[test]
+fn fifos_never_hang_the_hook() {
+    let m = Machine::new();
+    // A FIFO among the spec files is skipped, not waited on.
+    mkfifo(&m.cdi.join("a-fifo.json"));
+    for runtime in RUNTIMES {
+        let ran = bundle(&m, Some("0:0")).run(runtime);
+        ran.assert_ok();
+        assert_exactly(&ran.stdout, &nodes_0_0());
+    }
+    // A driver table that is a FIFO is an error at once.
+    let params = m.root.join("proc/driver/nvidia/params");
+    std::fs::remove_file(&params).unwrap();
+    mkfifo(&params);
+    let start = std::time::Instant::now();
+    bundle(&m, Some("0:0"))
+        .run(Runtime::Runc)
+        .assert_refused("a FIFO, not a regular file");
+    assert!(start.elapsed().as_secs() < 60, "{:?}", start.elapsed());
+}
+
+/// Run a bundle whose config.json is `bytes` exactly.
+fn run_raw(b: &Bundle, bytes: &[u8], runtime: Runtime) -> (bool, String, String) {
+    std::fs::write(b.path.join("config.json"), bytes).unwrap();
+    let id = container_id(runtime.name());
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(runtime.name())
+        .arg("run")
+        .arg("--bundle")
+        .arg(&b.path)
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = Command::new(runtime.name())
+        .args(["delete", "--force", &id])
+        .stderr(Stdio::null())
+        .status();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn odd_but_valid_configs_start() {
+    let m = Machine::new();
+    for request in [None, Some("0:0")] {
+        let mut b = bundle(&m, request);
+        b.env("ODD=MARK");
+        // A byte that is not UTF-8 in an unrelated variable (runc takes it).
+        let text = serde_json::to_string_pretty(&b.config).unwrap();
+        let (before, after) = text.split_once("ODD=MARK").unwrap();
+        let mut raw = before.as_bytes().to_vec();
+        raw.extend_from_slice(b"ODD=\xff\xfeMARK");
+        raw.extend_from_slice(after.as_bytes());
+        let (ok, stdout, stderr) = run_raw(&b, &raw, Runtime::Runc);
+        assert!(ok, "request {request:?}: {stdout}\n{stderr}");
+        if request.is_some() {
+            assert_exactly(&stdout, &nodes_0_0());
+        } else {
+            assert_no_nvidia_nodes(&stdout);
+        }
+    }
+    // 1.2 MB of other annotations, nothing requested.
+    let mut b = bundle(&m, None);
+    b.config["annotations"] = json!({"io.example/blob": "x".repeat(1_200_000)});
+    let ran = b.run(Runtime::Runc);
+    ran.assert_ok();
+    assert_no_nvidia_nodes(&ran.stdout);
+}
