@@ -210,3 +210,38 @@ fn odd_but_valid_configs_start() {
     ran.assert_ok();
     assert_no_nvidia_nodes(&ran.stdout);
 }
+
+#[test]
+fn a_user_namespace_is_refused_with_the_route_that_works() {
+    let m = Machine::new();
+    for runtime in RUNTIMES {
+        let mut b = bundle(&m, Some("0:0"));
+        b.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        b.config["linux"]["uidMappings"] =
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        b.config["linux"]["gidMappings"] =
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        b.run(runtime)
+            .assert_refused("runs in a user namespace")
+            .assert_refused("podman --device nvidia.com/gpu=NAME");
+        // Asking for nothing, it is none of the hook's business.
+        let mut b = bundle(&m, None);
+        b.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        b.config["linux"]["uidMappings"] =
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        b.config["linux"]["gidMappings"] =
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        let ran = b.run(runtime);
+        assert!(
+            !ran.stderr.contains("mig-cdi-hook"),
+            "{runtime:?}: {}",
+            ran.stderr
+        );
+    }
+}
