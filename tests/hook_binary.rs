@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use hook_common::*;
-use mig_cdi_e2e as support;
+use mig_cdi_testkit::e2e as support;
 
 const PT_INTERP: u32 = 3;
 const PT_DYNAMIC: u32 = 2;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use hook_common::*;
-use mig_cdi_e2e as support;
+use mig_cdi_testkit::e2e as support;
 use serde_json::Value;
 
 /// A spec node: path, major, minor, fileMode.

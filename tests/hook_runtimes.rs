@@ -9,7 +9,7 @@
 mod hook_common;
 
 use hook_common::*;
-use mig_cdi_e2e as support;
+use mig_cdi_testkit::e2e as support;
 
 fn bundle(machine: &Machine, runtime: Runtime, request: Option<&str>) -> Bundle {
     let mut b = Bundle::new(std::path::Path::new(support::ROOTFS), PROBE);

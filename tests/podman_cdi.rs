@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use mig_cdi_e2e::{bin, is_root, FakeMachine, IMAGE};
+use mig_cdi_testkit::e2e::{bin, is_root, FakeMachine, IMAGE};
 
 const CDI_DIR: &str = "/var/run/cdi";
 

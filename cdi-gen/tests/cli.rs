@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mig_cdi_e2e::{bin, repo_root, FakeMachine};
+use mig_cdi_testkit::e2e::{bin, FakeMachine};
+use mig_cdi_testkit::paths::repo_root;
 
 fn gen(args: &[&str]) -> Output {
     Command::new(bin("mig-cdi-gen"))

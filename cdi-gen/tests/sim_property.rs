@@ -7,7 +7,7 @@
 //! simulator's own profile tables; the seed of a failure is printed.
 
 use mig_cdi_core::cdi::{self, CdiVersion, Format, SchemaValidator};
-use mig_cdi_e2e::FakeMachine;
+use mig_cdi_testkit::e2e::FakeMachine;
 use nvml_sim::profiles::Model;
 use serde_json::{json, Value};
 

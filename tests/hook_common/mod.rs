@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mig_cdi_e2e as support;
+use mig_cdi_testkit::e2e as support;
+use mig_cdi_testkit::paths;
 use serde_json::{json, Value};
 
 pub const UUID_0_0: &str = "MIG-11111111-2222-3333-4444-555555555500";
@@ -113,7 +114,7 @@ impl Machine {
             .unwrap();
         let root = dir.path().join("root");
         let cdi = dir.path().join("cdi");
-        let snap = support::h200_snapshot().join("proc");
+        let snap = paths::h200_snapshot().join("proc");
         let proc = root.join("proc");
         let nv = proc.join("driver/nvidia");
         for d in [
@@ -381,7 +382,7 @@ pub struct Bundle {
 /// The hook entry from `examples/hooks/oci/config-hooks.json`, pointed at
 /// the built binary, with extra arguments.
 pub fn example_hook_entry(extra: &[String]) -> Value {
-    let file = support::repo_root().join("examples/hooks/oci/config-hooks.json");
+    let file = paths::repo_root().join("examples/hooks/oci/config-hooks.json");
     let hooks: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let mut entry = hooks["createRuntime"][0].clone();
     entry["path"] = json!(support::bin("mig-cdi-hook"));
@@ -481,7 +482,7 @@ impl Bundle {
 /// A podman hooks.d folder holding `examples/hooks/podman/<file>`, pointed
 /// at the built binary with extra arguments.
 pub fn podman_hooks_dir(example: &str, extra: &[String]) -> tempfile::TempDir {
-    let file = support::repo_root()
+    let file = paths::repo_root()
         .join("examples/hooks/podman")
         .join(example);
     let mut hook: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
