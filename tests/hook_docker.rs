@@ -6,13 +6,11 @@
 //! (`--root … create --bundle … ID`) through `--runtime`, and the wrapper
 //! is also run directly with docker's shim-style global options.
 
-mod hook_common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use hook_common::*;
 use mig_cdi_testkit::e2e as support;
+use mig_cdi_testkit::hook::*;
 use mig_cdi_testkit::paths;
 
 /// The example wrapper, copied beside its `.conf` (which points it at the

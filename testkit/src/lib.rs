@@ -5,6 +5,8 @@
 //!
 //! - [`paths`]: the repository, the shipped machines, the shared fixtures.
 //! - [`e2e`]: the built binaries, simulated machines, host checks.
+//! - [`hook`]: the hook's simulated MIG machine, OCI bundles, podman runs.
 
 pub mod e2e;
+pub mod hook;
 pub mod paths;

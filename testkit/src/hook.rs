@@ -1,6 +1,8 @@
-//! Shared by the `hook_*` end-to-end tests: a simulated MIG machine (fake
-//! driver /proc tables and real character nodes in a temp dir, plus the CDI
-//! spec the generator would write for it), OCI bundles run by real runc and
+//! The `hook_*` end-to-end tests run the hook under real runtimes on a
+//! host with no GPU, and must see from inside the container what it did;
+//! this is what they share for that: a simulated MIG machine (fake driver
+//! /proc tables and real character nodes in a temp dir, plus the CDI spec
+//! the generator would write for it), OCI bundles run by real runc and
 //! crun, podman runs, and a probe that lists, inside the container, every
 //! NVIDIA node with its number, mode and what opening it does.
 //!
@@ -10,16 +12,14 @@
 //! (caps 21, 22). No driver is loaded here, so opening a node the device
 //! cgroup allows fails with ENXIO, and one it denies with EPERM.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mig_cdi_testkit::e2e as support;
-use mig_cdi_testkit::paths;
+use crate::e2e as support;
+use crate::paths;
 use serde_json::{json, Value};
 
 pub const UUID_0_0: &str = "MIG-11111111-2222-3333-4444-555555555500";
@@ -103,6 +103,10 @@ pub struct Machine {
 }
 
 impl Machine {
+    #[allow(
+        clippy::new_without_default,
+        reason = "it makes device nodes and temp folders: not a default value"
+    )]
     pub fn new() -> Self {
         assert!(
             support::is_root(),
