@@ -6,11 +6,9 @@
 //! A small seeded generator (xorshift) keeps the test deterministic and
 //! dependency-free; a failure prints the seed to replay.
 
-mod cdi_support;
-
-use cdi_support::*;
 use mig_cdi_core::cdi::{self, format, render, CdiVersion, Format, NameStrategy, RenderOptions};
 use mig_cdi_core::nodes::{Inventory, NodeRole};
+use mig_cdi_testkit::inventory::*;
 
 struct Rng(u64);
 
