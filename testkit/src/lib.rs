@@ -7,14 +7,16 @@
 //! - [`e2e`]: the built binaries, simulated machines, host checks.
 //! - [`hook`]: the hook's simulated MIG machine, OCI bundles, podman runs.
 //! - [`inventory`]: hand-built inventories for the CDI tests.
+//! - [`sim`]: the simulated library for the NVML simulator's own tests.
 //!
-//! `core` dev-depends on this crate, which depends on `core`: cargo allows
-//! that cycle for integration tests (`core/tests/*.rs`), which link the
-//! same `mig_cdi_core` as this crate. Unit tests inside `core` must not use
-//! it: there `mig_cdi_core` is the crate under test, another crate than
+//! `core` and `nvml-sim` dev-depend on this crate, which depends on them:
+//! cargo allows that cycle for integration tests (`tests/*.rs`), which
+//! link the same `mig_cdi_core` and `nvml_sim` as this crate. Their unit
+//! tests must not use it: there the crate under test is another crate than
 //! the one this crate links, and its types would not match.
 
 pub mod e2e;
 pub mod hook;
 pub mod inventory;
 pub mod paths;
+pub mod sim;
