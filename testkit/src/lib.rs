@@ -8,6 +8,7 @@
 //! - [`hook`]: the hook's simulated MIG machine, OCI bundles, podman runs.
 //! - [`inventory`]: hand-built inventories for the CDI tests.
 //! - [`sim`]: the simulated library for the NVML simulator's own tests.
+//! - [`rng`]: the seeded generator of the property tests.
 //!
 //! `core` and `nvml-sim` dev-depend on this crate, which depends on them:
 //! cargo allows that cycle for integration tests (`tests/*.rs`), which
@@ -19,4 +20,5 @@ pub mod e2e;
 pub mod hook;
 pub mod inventory;
 pub mod paths;
+pub mod rng;
 pub mod sim;
