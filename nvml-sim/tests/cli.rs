@@ -4,14 +4,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 
+use mig_cdi_testkit::e2e::text;
 use mig_cdi_testkit::paths::machines_dir;
 
 fn sim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mig-cdi-sim"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn run(cmd: &mut Command) -> Output {

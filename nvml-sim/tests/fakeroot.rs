@@ -9,15 +9,10 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use mig_cdi_testkit::e2e::is_root;
 use mig_cdi_testkit::paths::{h200_snapshot, machines_dir};
 use nvml_sim::fakeroot::{self, BuildOptions, Entry, FakeRootError};
 use nvml_sim::Machine;
-
-fn is_root() -> bool {
-    fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
 
 fn machine(name: &str) -> Machine {
     Machine::load(&machines_dir().join(name)).expect("example machine loads")

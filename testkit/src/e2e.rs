@@ -109,6 +109,35 @@ impl FakeMachine {
     }
 }
 
+/// Run `cmd` and assert that it succeeded (its stderr in the message).
+pub(crate) fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `mknod PATH c MAJOR MINOR`, making PATH's parent folders first; needs
+/// root.
+pub fn mknod(path: &Path, major: u32, minor: u32) {
+    std::fs::create_dir_all(path.parent().expect("a node path has a parent folder"))
+        .unwrap_or_else(|e| panic!("create the folder of {}: {e}", path.display()));
+    run_ok(
+        Command::new("mknod")
+            .arg(path)
+            .arg("c")
+            .arg(major.to_string())
+            .arg(minor.to_string()),
+    );
+}
+
+/// A program's output as text (lossy UTF-8).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// True when running as root (mknod, runtimes).
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::e2e as support;
+use crate::e2e::{self as support, mknod, run_ok};
 use crate::paths;
 use serde_json::{json, Value};
 
@@ -75,25 +75,6 @@ pub fn nodes_0_1() -> Vec<Want> {
 /// The MIG `config` capability node (mode 0400 from the driver snapshot).
 pub const CONFIG_NODE: Want = want("/dev/nvidia-caps/nvidia-cap1", 241, 1, 0o400);
 pub const MONITOR_NODE: Want = want("/dev/nvidia-caps/nvidia-cap2", 241, 2, 0o444);
-
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn mknod(path: &Path, major: u32, minor: u32) {
-    run_ok(
-        Command::new("mknod")
-            .arg(path)
-            .arg("c")
-            .arg(major.to_string())
-            .arg(minor.to_string()),
-    );
-}
 
 /// The simulated machine and its CDI spec directory.
 pub struct Machine {
