@@ -6,18 +6,17 @@
 //! (`--root … create --bundle … ID`) through `--runtime`, and the wrapper
 //! is also run directly with docker's shim-style global options.
 
-mod hook_common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use hook_common::*;
-use mig_cdi_e2e as support;
+use mig_cdi_testkit::e2e as support;
+use mig_cdi_testkit::hook::*;
+use mig_cdi_testkit::paths;
 
 /// The example wrapper, copied beside its `.conf` (which points it at the
 /// built hook and the simulated machine).
 fn wrapper(machine: &Machine, dir: &Path) -> PathBuf {
-    let example = support::repo_root().join("examples/hooks/docker/mig-cdi-runc");
+    let example = paths::repo_root().join("examples/hooks/docker/mig-cdi-runc");
     let script = dir.join("mig-cdi-runc");
     std::fs::copy(&example, &script).unwrap();
     std::fs::write(
@@ -34,7 +33,7 @@ fn wrapper(machine: &Machine, dir: &Path) -> PathBuf {
 
 #[test]
 fn daemon_json_declares_the_wrapper() {
-    let file = support::repo_root().join("examples/hooks/docker/daemon.json");
+    let file = paths::repo_root().join("examples/hooks/docker/daemon.json");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     assert_eq!(

@@ -4,12 +4,10 @@
 //! side where runtimes differ); FIFOs never hang the hook; a container that
 //! asked for nothing starts whatever else its config holds.
 
-mod hook_common;
-
 use std::process::{Command, Stdio};
 
-use hook_common::*;
-use mig_cdi_e2e as support;
+use mig_cdi_testkit::e2e as support;
+use mig_cdi_testkit::hook::*;
 use serde_json::json;
 
 const RUNTIMES: [Runtime; 2] = [Runtime::Runc, Runtime::Crun];

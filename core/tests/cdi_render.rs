@@ -1,12 +1,10 @@
 //! Rendering hand-built inventories into CDI specs: names, nodes, the
 //! declared version, and validity under the schema and the rules.
 
-mod cdi_support;
-
-use cdi_support::*;
 use mig_cdi_core::cdi::{
     self, format, render, CdiVersion, Format, NameStrategy, RenderOptions, SchemaValidator, Spec,
 };
+use mig_cdi_testkit::inventory::*;
 
 fn names(spec: &Spec) -> Vec<&str> {
     spec.devices.iter().map(|d| d.name.as_str()).collect()
