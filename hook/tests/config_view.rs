@@ -51,7 +51,13 @@ fn the_view_reads_what_oci_spec_reads() {
     assert_eq!(view.bounding("CAP_SYS_ADMIN"), CapSpelling::Exact);
 
     let linux = spec.linux().as_ref().unwrap();
-    let theirs = linux.resources().as_ref().unwrap().devices().as_ref().unwrap();
+    let theirs = linux
+        .resources()
+        .as_ref()
+        .unwrap()
+        .devices()
+        .as_ref()
+        .unwrap();
     let ours = view.device_rules().unwrap();
     assert_eq!(theirs.len(), ours.len());
     for (t, o) in theirs.iter().zip(&ours) {
