@@ -4,7 +4,7 @@
 //! side where runtimes differ); FIFOs never hang the hook; a container that
 //! asked for nothing starts whatever else its config holds.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use mig_cdi_testkit::e2e as support;
 use mig_cdi_testkit::hook::*;
@@ -156,31 +156,6 @@ fn fifos_never_hang_the_hook() {
     assert!(start.elapsed().as_secs() < 60, "{:?}", start.elapsed());
 }
 
-/// Run a bundle whose config.json is `bytes` exactly.
-fn run_raw(b: &Bundle, bytes: &[u8], runtime: Runtime) -> (bool, String, String) {
-    std::fs::write(b.path.join("config.json"), bytes).unwrap();
-    let id = container_id(runtime.name());
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(runtime.name())
-        .arg("run")
-        .arg("--bundle")
-        .arg(&b.path)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let _ = Command::new(runtime.name())
-        .args(["delete", "--force", &id])
-        .stderr(Stdio::null())
-        .status();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn odd_but_valid_configs_start() {
     let m = Machine::new();
@@ -193,12 +168,12 @@ fn odd_but_valid_configs_start() {
         let mut raw = before.as_bytes().to_vec();
         raw.extend_from_slice(b"ODD=\xff\xfeMARK");
         raw.extend_from_slice(after.as_bytes());
-        let (ok, stdout, stderr) = run_raw(&b, &raw, Runtime::Runc);
-        assert!(ok, "request {request:?}: {stdout}\n{stderr}");
+        let ran = b.run_bytes(Runtime::Runc, &raw);
+        ran.assert_ok();
         if request.is_some() {
-            assert_exactly(&stdout, &nodes_0_0());
+            assert_exactly(&ran.stdout, &nodes_0_0());
         } else {
-            assert_no_nvidia_nodes(&stdout);
+            assert_no_nvidia_nodes(&ran.stdout);
         }
     }
     // 1.2 MB of other annotations, nothing requested.
@@ -209,33 +184,28 @@ fn odd_but_valid_configs_start() {
     assert_no_nvidia_nodes(&ran.stdout);
 }
 
+/// `b` with its own user namespace, root mapped to host uid/gid 100000.
+fn in_user_namespace(mut b: Bundle) -> Bundle {
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let mapping = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["uidMappings"] = mapping.clone();
+    b.config["linux"]["gidMappings"] = mapping;
+    b
+}
+
 #[test]
 fn a_user_namespace_is_refused_with_the_route_that_works() {
     let m = Machine::new();
     for runtime in RUNTIMES {
-        let mut b = bundle(&m, Some("0:0"));
-        b.config["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        b.config["linux"]["uidMappings"] =
-            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        b.config["linux"]["gidMappings"] =
-            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        b.run(runtime)
+        in_user_namespace(bundle(&m, Some("0:0")))
+            .run(runtime)
             .assert_refused("runs in a user namespace")
             .assert_refused("podman --device nvidia.com/gpu=NAME");
         // Asking for nothing, it is none of the hook's business.
-        let mut b = bundle(&m, None);
-        b.config["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        b.config["linux"]["uidMappings"] =
-            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        b.config["linux"]["gidMappings"] =
-            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        let ran = b.run(runtime);
+        let ran = in_user_namespace(bundle(&m, None)).run(runtime);
         assert!(
             !ran.stderr.contains("mig-cdi-hook"),
             "{runtime:?}: {}",

@@ -427,17 +427,22 @@ impl Bundle {
 
     pub fn run(&self, runtime: Runtime) -> Ran {
         let mut config = self.config.clone();
-        let hook_stderr = self.path.join("hook-stderr");
         if runtime == Runtime::Crun {
             // crun reports only a hook's exit code; this annotation makes
             // it write the hook's stderr to a file.
-            config["annotations"]["run.oci.hooks.stderr"] = json!(hook_stderr);
+            config["annotations"]["run.oci.hooks.stderr"] = json!(self.hook_stderr());
         }
-        std::fs::write(
-            self.path.join("config.json"),
-            serde_json::to_string_pretty(&config).unwrap(),
+        self.run_bytes(
+            runtime,
+            serde_json::to_string_pretty(&config).unwrap().as_bytes(),
         )
-        .unwrap();
+    }
+
+    /// Run the bundle with `config.json` holding exactly `bytes` (for
+    /// configs serde_json would not write, such as bytes that are not
+    /// UTF-8).
+    pub fn run_bytes(&self, runtime: Runtime, bytes: &[u8]) -> Ran {
+        std::fs::write(self.path.join("config.json"), bytes).unwrap();
         let id = container_id(runtime.name());
         let out = Command::new("timeout")
             .arg("120")
@@ -453,10 +458,15 @@ impl Bundle {
             .args(["delete", "--force", &id])
             .stderr(Stdio::null())
             .status();
+        let hook_stderr = self.hook_stderr();
         Ran::from(
             out,
             (runtime == Runtime::Crun).then_some(hook_stderr.as_path()),
         )
+    }
+
+    fn hook_stderr(&self) -> PathBuf {
+        self.path.join("hook-stderr")
     }
 
     pub fn dir(&self) -> &Path {
