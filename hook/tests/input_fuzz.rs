@@ -136,8 +136,8 @@ fn the_input_stage_never_panics() {
         for (seed, format) in [(SPEC, Format::Json), (SPEC_YAML, Format::Yaml)] {
             match view::parse(&mutate(&mut rng, seed.as_bytes()), format, path, &all) {
                 Ok(devices) => {
-                    for device in devices {
-                        let _ = device.nodes.iter().map(|n| n.host_path()).count();
+                    for node in devices.iter().flat_map(|d| &d.nodes) {
+                        assert!(!node.host_path().is_empty() || node.path.is_empty());
                     }
                 }
                 Err(err) => one_line(&err.to_string()),
