@@ -4,7 +4,7 @@
 //! binary whose start-up time is part of every container start.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::HookError;
 use mig_cdi_core::cdi::folders::DEFAULT_SPEC_DIRS;
@@ -29,12 +29,13 @@ container's devices cgroup. All or nothing.
 
 USAGE:
     mig-cdi-hook [OPTIONS] [prestart|createRuntime]
-    mig-cdi-hook [OPTIONS] add-to-bundle BUNDLE
+    mig-cdi-hook runtime RUNTIME-ARGS...   (or called as mig-cdi-runtime)
 
-add-to-bundle is for engines without hook configuration (docker without
-CDI): a wrapper runtime calls it before `runc create`; when the bundle's
-config.json requests a device, it appends this hook (with the same OPTIONS)
-to hooks.createRuntime. Otherwise the bundle is left as it is.
+For engines without hook configuration or CDI (docker without CDI,
+containerd 1.6, Kubernetes RuntimeClasses), the same binary called as
+mig-cdi-runtime is an OCI runtime wrapper that writes the device into
+config.json before runc or crun creates the container, so the runtime owns
+the nodes and device rules (see `mig-cdi-runtime --mig-cdi-help`).
 
 OPTIONS:
     --spec-dir DIR   CDI spec directory; repeat for several, later ones win
@@ -51,8 +52,6 @@ EXIT STATUS:
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Run,
-    /// Add the hook to `<bundle>/config.json` when it requests a device.
-    AddToBundle(PathBuf),
     Help,
     Version,
 }
@@ -100,12 +99,6 @@ impl Settings {
                 "-V" | "--version" => settings.action = Action::Version,
                 // The stage, as NVIDIA's hook takes it: documentation only.
                 "prestart" | "createRuntime" => {}
-                "add-to-bundle" => {
-                    let bundle = args.next().filter(|b| !b.is_empty()).ok_or_else(|| {
-                        HookError::Usage("add-to-bundle needs a bundle folder".into())
-                    })?;
-                    settings.action = Action::AddToBundle(PathBuf::from(bundle));
-                }
                 other => {
                     return Err(HookError::Usage(format!(
                         "unexpected argument {other:?} (mig-cdi-hook runs as a prestart or \
@@ -118,29 +111,6 @@ impl Settings {
             settings.spec_dirs = DEFAULT_SPEC_DIRS.iter().map(PathBuf::from).collect();
         }
         Ok(settings)
-    }
-}
-
-impl Settings {
-    /// The options, as arguments a hook entry can carry again.
-    pub fn hook_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        let defaults: Vec<PathBuf> = DEFAULT_SPEC_DIRS.iter().map(PathBuf::from).collect();
-        if self.spec_dirs != defaults {
-            for dir in &self.spec_dirs {
-                args.push("--spec-dir".to_string());
-                args.push(dir.display().to_string());
-            }
-        }
-        if self.root != Path::new("/") {
-            args.push("--root".to_string());
-            args.push(self.root.display().to_string());
-        }
-        if let Some(log) = &self.log {
-            args.push("--log".to_string());
-            args.push(log.display().to_string());
-        }
-        args
     }
 }
 
@@ -178,29 +148,6 @@ mod tests {
         assert_eq!(s.spec_dirs, [PathBuf::from("/a"), PathBuf::from("/b")]);
         assert_eq!(s.root, PathBuf::from("/fake"));
         assert_eq!(s.log, Some(PathBuf::from("/l")));
-    }
-
-    #[test]
-    fn add_to_bundle() {
-        let s = parse(&["--root", "/r", "add-to-bundle", "/b"]).unwrap();
-        assert_eq!(s.action, Action::AddToBundle(PathBuf::from("/b")));
-        assert!(parse(&["add-to-bundle"]).is_err());
-        let s = parse(&[
-            "--spec-dir",
-            "/c",
-            "--log",
-            "/l",
-            "add-to-bundle",
-            "/b",
-            "--root",
-            "/r",
-        ])
-        .unwrap();
-        assert_eq!(
-            s.hook_args(),
-            ["--spec-dir", "/c", "--root", "/r", "--log", "/l"]
-        );
-        assert!(parse(&[]).unwrap().hook_args().is_empty());
     }
 
     #[test]

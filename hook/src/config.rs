@@ -37,9 +37,32 @@ pub struct Config {
     process: Option<Process>,
     #[serde(default)]
     linux: Option<Linux>,
-    /// The value of [`ANNOTATION`], the only annotation kept.
-    #[serde(default, rename = "annotations", deserialize_with = "annotation")]
-    pub annotation: Option<String>,
+    /// The annotations a request can come in: [`ANNOTATION`] and the
+    /// `cdi.k8s.io/*` ones Kubernetes device plugins set; no other is kept.
+    #[serde(default, rename = "annotations", deserialize_with = "annotations")]
+    pub requests: Annotations,
+}
+
+/// The request annotations of a config.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Annotations {
+    /// The value of [`ANNOTATION`].
+    pub ours: Option<String>,
+    /// `(key, value)` of each `cdi.k8s.io/*` annotation, in file order.
+    pub cdi: Vec<(String, String)>,
+}
+
+/// Prefix of the annotations Kubernetes puts CDI device names in.
+pub const CDI_ANNOTATION_PREFIX: &str = "cdi.k8s.io/";
+/// At most this many `cdi.k8s.io/*` annotations are kept (a pod has one
+/// per device plugin).
+const MAX_CDI_ANNOTATIONS: usize = 64;
+
+impl Config {
+    /// The value of [`ANNOTATION`].
+    pub fn annotation(&self) -> Option<&str> {
+        self.requests.ours.as_deref()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,35 +176,47 @@ pub enum RuleProblem {
 
 /// Of an annotations map, only the value of [`ANNOTATION`].
 pub(crate) fn annotation<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
-    struct Ours;
-    impl<'de> Visitor<'de> for Ours {
-        type Value = Option<String>;
+    Ok(annotations(de)?.ours)
+}
+
+/// Of an annotations map, only the request annotations; every other value
+/// is skipped unread.
+fn annotations<'de, D: Deserializer<'de>>(de: D) -> Result<Annotations, D::Error> {
+    struct Requests;
+    impl<'de> Visitor<'de> for Requests {
+        type Value = Annotations;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a map of annotations")
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
+            Ok(Annotations::default())
         }
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
+            Ok(Annotations::default())
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut ours = None;
+            let mut found = Annotations::default();
             while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                if key == ANNOTATION {
-                    // A value of another type is not ours to judge.
-                    ours = map
-                        .next_value::<serde_json::Value>()?
-                        .as_str()
-                        .map(str::to_string);
-                } else {
+                let ours = key == ANNOTATION;
+                let cdi =
+                    key.starts_with(CDI_ANNOTATION_PREFIX) && found.cdi.len() < MAX_CDI_ANNOTATIONS;
+                if !(ours || cdi) {
                     map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                // A value of another type is not ours to judge.
+                let value = map.next_value::<serde_json::Value>()?;
+                let Some(text) = value.as_str() else { continue };
+                if ours {
+                    found.ours = Some(text.to_string());
+                } else {
+                    found.cdi.push((key.into_owned(), text.to_string()));
                 }
             }
-            Ok(ours)
+            Ok(found)
         }
     }
-    de.deserialize_any(Ours)
+    de.deserialize_any(Requests)
 }
 
 impl Config {
@@ -357,7 +392,7 @@ mod tests {
         );
         assert!(c.env("X").is_empty());
         assert_eq!(c.root_owner().unwrap(), (0, 0));
-        assert_eq!(c.annotation, None);
+        assert_eq!(c.annotation(), None);
         assert_eq!(
             c.root_path(Path::new("/b")).unwrap(),
             PathBuf::from("/abs/root")
@@ -401,9 +436,20 @@ mod tests {
         let c = parse(&format!(
             r#"{{"annotations":{{"a":"{big}","mig-cdi/devices":"0:1","n":{{"x":[1]}}}}}}"#
         ));
-        assert_eq!(c.annotation.as_deref(), Some("0:1"));
+        assert_eq!(c.annotation(), Some("0:1"));
         let c = parse(r#"{"annotations":{"mig-cdi/devices":7}}"#);
-        assert_eq!(c.annotation, None);
+        assert_eq!(c.annotation(), None);
+        let c = parse(
+            r#"{"annotations":{"cdi.k8s.io/nvidia_a":"nvidia.com/gpu=0:1","x":"y",
+                "cdi.k8s.io/other":"vendor.com/x=1"}}"#,
+        );
+        assert_eq!(
+            c.requests.cdi,
+            [
+                ("cdi.k8s.io/nvidia_a".into(), "nvidia.com/gpu=0:1".into()),
+                ("cdi.k8s.io/other".into(), "vendor.com/x=1".into())
+            ]
+        );
     }
 
     #[test]

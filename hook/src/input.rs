@@ -94,8 +94,9 @@ pub enum InputError {
     #[error(
         "the container runs in a user namespace: a device node a hook creates in its /dev \
          cannot be opened there (the user namespace's mounts are nodev) — give it the device \
-         through CDI instead (podman --device nvidia.com/gpu=NAME, or `mig-cdi-gen \
-         docker-args NAME` for docker's --device flags), which bind-mounts the host's nodes"
+         through CDI (podman --device nvidia.com/gpu=NAME) or through mig-cdi-runtime (the \
+         runtime then bind-mounts the host's nodes), or docker's --device flags \
+         (`mig-cdi-gen docker-args NAME`)"
     )]
     UserNamespace,
 }
@@ -113,22 +114,17 @@ fn describe(problem: &RuleProblem) -> String {
     }
 }
 
-/// Everything the later stages need from the container's side.
+/// What the container asks for and the configuration that bounds it.
 #[derive(Debug)]
-pub struct Input {
-    pub state: State,
+pub struct Container {
     pub request: Request,
-    pub pid: i32,
-    /// The container's root filesystem, as its mount namespace sees it.
-    pub root: PathBuf,
     pub rules: Vec<DeviceRule>,
-    /// Host uid and gid of the container's root user.
-    pub owner: (u32, u32),
     /// How the bounding set names CAP_SYS_ADMIN.
     pub sys_admin: CapSpelling,
+    pub user_namespace: bool,
 }
 
-impl Input {
+impl Container {
     /// CAP_SYS_ADMIN in the bounding set, spelled as every runtime reads
     /// it: NVIDIA's notion of a privileged container.
     pub fn privileged(&self) -> bool {
@@ -136,48 +132,87 @@ impl Input {
     }
 }
 
-/// What stage 1 found.
+/// Everything the hook's later stages need from the container's side.
 #[derive(Debug)]
-pub enum Read {
-    /// The container asks for nothing; why, for the trail.
-    Nothing(String),
-    Request(Box<Input>),
+pub struct Input {
+    pub state: State,
+    pub container: Container,
+    pub pid: i32,
+    /// The container's root filesystem, as its mount namespace sees it.
+    pub root: PathBuf,
+    /// Host uid and gid of the container's root user.
+    pub owner: (u32, u32),
 }
 
-/// Read the state, the config and the request.
-pub fn read(host: &dyn Host, stdin: &[u8]) -> Result<Read, InputError> {
-    let state = State::parse(stdin)?;
-    let path = state.bundle.join("config.json");
+/// What stage 1 found.
+#[derive(Debug)]
+pub enum Read<T> {
+    /// The container asks for nothing; why, for the trail.
+    Nothing(String),
+    Request(Box<T>),
+}
+
+/// A bundle's config: bytes and view. A config the hook cannot decode but
+/// that names no request is `Nothing`.
+pub fn config(
+    host: &dyn Host,
+    bundle: &Path,
+    state_annotation: Option<&str>,
+) -> Result<Read<(Vec<u8>, Config)>, InputError> {
+    let path = bundle.join("config.json");
     let bytes = host
         .read_file(&path, MAX_CONFIG_BYTES)
         .map_err(InputError::ReadConfig)?;
-    let config = match Config::parse(&bytes, &path) {
-        Ok(config) => config,
-        Err(err) if !mentions_request(&bytes) && state.annotation.is_none() => {
-            return Ok(Read::Nothing(format!(
+    match Config::parse(&bytes, &path) {
+        Ok(config) => Ok(Read::Request(Box::new((bytes, config)))),
+        Err(err) if !mentions_request(&bytes) && state_annotation.is_none() => {
+            Ok(Read::Nothing(format!(
                 "{err}; it does not name {VISIBLE_DEVICES} or {ANNOTATION}, so nothing was \
                  requested"
-            )));
+            )))
         }
-        Err(err) => return Err(err),
+        Err(err) => Err(err),
+    }
+}
+
+/// The request of a decoded config and the rules that bound it.
+pub fn container(
+    config: &Config,
+    state_annotation: Option<&str>,
+) -> Result<Option<Container>, InputError> {
+    let Some(request) = request::from_config(config, state_annotation)? else {
+        return Ok(None);
     };
-    let Some(request) = request::from_config(&config, state.annotation.as_deref())? else {
+    Ok(Some(Container {
+        request,
+        rules: config.device_rules()?,
+        sys_admin: config.bounding("CAP_SYS_ADMIN"),
+        user_namespace: config.user_namespace(),
+    }))
+}
+
+/// Read the state, the config and the request (the hook's stage 1).
+pub fn read(host: &dyn Host, stdin: &[u8]) -> Result<Read<Input>, InputError> {
+    let state = State::parse(stdin)?;
+    let config = match config(host, &state.bundle, state.annotation.as_deref())? {
+        Read::Nothing(why) => return Ok(Read::Nothing(why)),
+        Read::Request(read) => read.1,
+    };
+    let Some(container) = container(&config, state.annotation.as_deref())? else {
         return Ok(Read::Nothing(format!(
             "container {}: no MIG device requested",
             state.bundle.display()
         )));
     };
-    if config.user_namespace() {
+    if container.user_namespace {
         return Err(InputError::UserNamespace);
     }
     Ok(Read::Request(Box::new(Input {
         pid: state.pid()?,
         root: config.root_path(&state.bundle)?,
-        rules: config.device_rules()?,
         owner: config.root_owner()?,
-        sys_admin: config.bounding("CAP_SYS_ADMIN"),
+        container,
         state,
-        request,
     })))
 }
 
@@ -186,14 +221,4 @@ fn mentions_request(bytes: &[u8]) -> bool {
     [VISIBLE_DEVICES, ANNOTATION]
         .iter()
         .any(|name| bytes.windows(name.len()).any(|w| w == name.as_bytes()))
-}
-
-/// The config of a bundle, for `add-to-bundle` (read as the hook will).
-pub fn bundle_config(host: &dyn Host, bundle: &Path) -> Result<(Vec<u8>, Config), InputError> {
-    let path = bundle.join("config.json");
-    let bytes = host
-        .read_file(&path, MAX_CONFIG_BYTES)
-        .map_err(InputError::ReadConfig)?;
-    let config = Config::parse(&bytes, &path)?;
-    Ok((bytes, config))
 }

@@ -9,7 +9,6 @@
 //! [`host::Host`]; both seams have public in-memory doubles
 //! ([`host::fake`], [`kernel::recording`]).
 
-pub mod bundle;
 pub mod cgroupfs;
 pub mod cli;
 pub mod config;
@@ -23,5 +22,6 @@ pub mod plan;
 pub mod request;
 pub mod resolve;
 pub mod run;
+pub mod runtime;
 pub mod state;
 pub mod verify;

@@ -119,35 +119,14 @@ pub struct PlanInput<'a> {
 }
 
 pub fn build(input: PlanInput<'_>) -> Result<InjectionPlan, PlanError> {
-    if input.sys_admin != CapSpelling::Exact {
-        let guard = |what, isolation, major, extra: &[u32], path: fn(u32) -> String| Guard {
-            what,
-            isolation,
-            major,
-            extra: extra.to_vec(),
-            path,
-        };
-        let mut guards = Vec::new();
-        if let Some(caps_major) = input.caps_major {
-            guards.push(guard(
-                "MIG capability nodes of other instances",
-                "MIG",
-                caps_major,
-                &input.management_minors,
-                cap_node_path,
-            ));
-        }
-        guards.push(guard(
-            "other GPUs' device nodes",
-            "GPU",
-            input.nvidia_major,
-            &[],
-            gpu_node_path,
-        ));
-        for guard in &guards {
-            check_no_leak(&input.nodes, input.rules, guard, &input.sys_admin)?;
-        }
-    }
+    check_rules(&Rules {
+        nodes: &input.nodes,
+        rules: input.rules,
+        sys_admin: &input.sys_admin,
+        caps_major: input.caps_major,
+        nvidia_major: input.nvidia_major,
+        management_minors: &input.management_minors,
+    })?;
     let missing: Vec<&CheckedNode> = input
         .nodes
         .iter()
@@ -201,6 +180,45 @@ pub fn build(input: PlanInput<'_>) -> Result<InjectionPlan, PlanError> {
         nodes,
         cgroup,
     })
+}
+
+/// What the device-rule check looks at.
+pub struct Rules<'a> {
+    pub nodes: &'a [CheckedNode],
+    pub rules: &'a [DeviceRule],
+    pub sys_admin: &'a CapSpelling,
+    pub caps_major: Option<u32>,
+    pub nvidia_major: u32,
+    pub management_minors: &'a [u32],
+}
+
+/// A non-privileged container's rules must not already open another MIG
+/// instance's capability node or another GPU's node.
+pub fn check_rules(r: &Rules<'_>) -> Result<(), PlanError> {
+    if *r.sys_admin == CapSpelling::Exact {
+        return Ok(());
+    }
+    let mut guards = Vec::new();
+    if let Some(caps_major) = r.caps_major {
+        guards.push(Guard {
+            what: "MIG capability nodes of other instances",
+            isolation: "MIG",
+            major: caps_major,
+            extra: r.management_minors.to_vec(),
+            path: cap_node_path,
+        });
+    }
+    guards.push(Guard {
+        what: "other GPUs' device nodes",
+        isolation: "GPU",
+        major: r.nvidia_major,
+        extra: Vec::new(),
+        path: gpu_node_path,
+    });
+    for guard in &guards {
+        check_no_leak(r.nodes, r.rules, guard, r.sys_admin)?;
+    }
+    Ok(())
 }
 
 /// One major whose other minors the container must not reach.

@@ -105,7 +105,7 @@ pub fn from_config(
             sources.push((format!("{VISIBLE_DEVICES}={value}"), wanted));
         }
     }
-    let mut annotations: Vec<&str> = [state_annotation, config.annotation.as_deref()]
+    let mut annotations: Vec<&str> = [state_annotation, config.annotation()]
         .into_iter()
         .flatten()
         .collect();
@@ -114,6 +114,11 @@ pub fn from_config(
     for value in annotations {
         if let Some(wanted) = parse_list(value, ANNOTATION)? {
             sources.push((format!("annotation {ANNOTATION}={value}"), wanted));
+        }
+    }
+    for (key, value) in &config.requests.cdi {
+        if let Some(wanted) = parse_cdi_annotation(value)? {
+            sources.push((format!("annotation {key}={value}"), wanted));
         }
     }
     if sources.is_empty() {
@@ -170,6 +175,25 @@ fn all_flag(config: &Config, name: &'static str) -> Result<bool, RequestError> {
             value: other.to_string(),
         }),
     }
+}
+
+/// A `cdi.k8s.io/*` annotation: qualified names, comma separated; only
+/// the `nvidia.com` ones are ours (another vendor's device is for another
+/// tool), `None` when none is.
+fn parse_cdi_annotation(value: &str) -> Result<Option<Wanted>, RequestError> {
+    const WHAT: &str = "a cdi.k8s.io annotation";
+    let Some(Wanted::Names(names)) = parse_list(value, WHAT)? else {
+        return Ok(None);
+    };
+    let ours: Vec<DeviceRef> = names
+        .into_iter()
+        .filter(|name| {
+            name.kind
+                .as_deref()
+                .is_some_and(|kind| kind.starts_with("nvidia.com/"))
+        })
+        .collect();
+    Ok((!ours.is_empty()).then_some(Wanted::Names(ours)))
 }
 
 /// Parse one list; `None` for "nothing requested".
@@ -324,6 +348,26 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(r.wanted, names(&["0:1", "0:2"]));
+    }
+
+    #[test]
+    fn kubernetes_cdi_annotations_name_our_devices() {
+        let r = from_config(
+            &config(
+                &[],
+                r#"{"cdi.k8s.io/nvidia-device-plugin_abc":"nvidia.com/gpu=MIG-1,vendor.com/nic=eth0"}"#,
+            ),
+            state(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.wanted, names(&["nvidia.com/gpu=MIG-1"]));
+        assert!(r.source.contains("cdi.k8s.io/nvidia-device-plugin_abc"));
+        let r = from_config(
+            &config(&[], r#"{"cdi.k8s.io/x":"vendor.com/nic=eth0"}"#),
+            state(),
+        );
+        assert_eq!(r.unwrap(), None);
     }
 
     #[test]

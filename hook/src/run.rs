@@ -41,10 +41,11 @@ pub fn run(
         }
         Read::Request(input) => input,
     };
-    log.line(format_args!("request: {}", input.request.source));
+    let container = &input.container;
+    log.line(format_args!("request: {}", container.request.source));
 
-    let catalog = resolve::load(host, &settings.spec_dirs, &input.request.wanted, log);
-    let device = resolve::resolve(&catalog, &input.request)?;
+    let catalog = resolve::load(host, &settings.spec_dirs, &container.request.wanted, log);
+    let device = resolve::resolve(&catalog, &container.request)?;
     log.line(format_args!(
         "resolved {} to {} from {}",
         device.names.join(", "),
@@ -52,11 +53,11 @@ pub fn run(
         device.device.file.display()
     ));
 
-    let verified = verify::verify(host, &input, &device)?;
+    let verified = verify::verify(host, container, &device)?;
+    let cgroup = verify::cgroup_mode(host, input.pid)?;
     log.line(format_args!(
-        "nodes checked against the driver and host /dev under {}; cgroup: {:?}",
+        "nodes checked against the driver and host /dev under {}; cgroup: {cgroup:?}",
         settings.root.display(),
-        verified.cgroup
     ));
 
     let plan = plan::build(PlanInput {
@@ -64,12 +65,12 @@ pub fn run(
         root: input.root.clone(),
         owner: input.owner,
         nodes: verified.nodes,
-        rules: &input.rules,
-        sys_admin: input.sys_admin.clone(),
+        rules: &container.rules,
+        sys_admin: container.sys_admin.clone(),
         caps_major: verified.caps_major,
         nvidia_major: verified.nvidia_major,
         management_minors: verified.management_minors,
-        cgroup: verified.cgroup,
+        cgroup,
     })?;
     let own = host.privileges().map_err(|source| HookError::Io {
         op: "read",

@@ -34,7 +34,7 @@ use mig_cdi_core::paths::{
 use crate::cgroupfs;
 use crate::config::CapSpelling;
 use crate::host::{DriverView, Host};
-use crate::input::Input;
+use crate::input::Container;
 use crate::plan::CgroupMode;
 use crate::request::{Request, MIG_CONFIG_DEVICES, MIG_MONITOR_DEVICES};
 use crate::resolve::Resolved;
@@ -240,22 +240,22 @@ pub struct Verified {
     pub nvidia_major: u32,
     /// Minors of the `config` and `monitor` capabilities, when present.
     pub management_minors: Vec<u32>,
-    pub cgroup: CgroupMode,
 }
 
-/// Check the device against the live driver, the container's privileges
-/// for what it asked, and find how its device access is enforced.
-pub fn verify(host: &dyn Host, input: &Input, device: &Resolved) -> Result<Verified, VerifyError> {
-    check_management(&input.request, &input.sys_admin)?;
+/// Check the device against the live driver and the container's
+/// privileges for what it asked.
+pub fn verify(
+    host: &dyn Host,
+    container: &Container,
+    device: &Resolved,
+) -> Result<Verified, VerifyError> {
+    let request = &container.request;
+    check_management(request, &container.sys_admin)?;
     let driver = host.driver()?;
     let mut nodes = check_device(device, host, &driver)?;
     for (wanted, key, var) in [
-        (input.request.mig_config, CapKey::Config, MIG_CONFIG_DEVICES),
-        (
-            input.request.mig_monitor,
-            CapKey::Monitor,
-            MIG_MONITOR_DEVICES,
-        ),
+        (request.mig_config, CapKey::Config, MIG_CONFIG_DEVICES),
+        (request.mig_monitor, CapKey::Monitor, MIG_MONITOR_DEVICES),
     ] {
         if wanted {
             nodes.push(management_node(key, var, host, &driver)?);
@@ -265,7 +265,6 @@ pub fn verify(host: &dyn Host, input: &Input, device: &Resolved) -> Result<Verif
     for key in [CapKey::Config, CapKey::Monitor] {
         management_minors.extend(host.capability(key)?.map(|c| c.minor));
     }
-    let cgroup = cgroup_mode(host, input.pid)?;
     Ok(Verified {
         nodes,
         caps_major: driver.major(CAPS_MAJOR_NAME),
@@ -273,12 +272,12 @@ pub fn verify(host: &dyn Host, input: &Input, device: &Resolved) -> Result<Verif
             .major(NVIDIA_MAJOR_NAME)
             .expect("checked by check_device"),
         management_minors,
-        cgroup,
     })
 }
 
-/// Where the container's device access is enforced.
-fn cgroup_mode(host: &dyn Host, pid: i32) -> Result<CgroupMode, VerifyError> {
+/// Where the container's device access is enforced (for the hook, which
+/// must act on it; a runtime wrapper leaves that to the runtime).
+pub fn cgroup_mode(host: &dyn Host, pid: i32) -> Result<CgroupMode, VerifyError> {
     let proc_cgroup = host.proc_cgroup(pid)?;
     if cgroupfs::devices_path(&proc_cgroup).is_none() {
         return Ok(CgroupMode::Unified);
@@ -598,6 +597,8 @@ pub(crate) mod tests {
                 node("/dev/nvidia-uvm", 238, 0),
                 node("/dev/nvidia-uvm-tools", 238, 1),
             ],
+            edits: Default::default(),
+            spec_edits: Default::default(),
             file: "/etc/cdi/nvidia.com-gpu.json".into(),
         };
         Resolved::new(vec!["0:0".into()], device)

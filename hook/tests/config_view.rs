@@ -72,7 +72,7 @@ fn the_view_reads_what_oci_spec_reads() {
     assert_eq!(view.root_owner().unwrap(), (uid, gid));
     assert_eq!(
         spec.annotations().as_ref().unwrap()["mig-cdi/devices"],
-        view.annotation.clone().unwrap()
+        view.annotation().unwrap()
     );
     assert_eq!(
         view.root_path(Path::new("/b")).unwrap(),
