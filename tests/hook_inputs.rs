@@ -213,3 +213,31 @@ fn a_user_namespace_is_refused_with_the_route_that_works() {
         );
     }
 }
+
+#[test]
+fn errors_name_the_file_and_position_never_its_contents() {
+    let m = Machine::new();
+    // A spec folder file that is not a spec, holding a secret.
+    std::fs::write(
+        m.cdi.join("a-notes.json"),
+        "{\"kind\": \"TOPSECRET-TOKEN-1234\", \"devices\": {\"x\": [1,",
+    )
+    .unwrap();
+    // A driver table whose line holds terminal control bytes.
+    let params = m.root.join("proc/driver/nvidia/params");
+    let mut text = std::fs::read(&params).unwrap();
+    text.extend_from_slice(b"DeviceFileMode: \x1b]0;pwned\x07\n");
+    std::fs::write(&params, text).unwrap();
+    for runtime in RUNTIMES {
+        let ran = bundle(&m, Some("9:9")).run(runtime);
+        ran.assert_refused("a-notes.json (not");
+        assert!(!ran.stderr.contains("TOPSECRET"), "{}", ran.stderr);
+        let ran = bundle(&m, Some("0:0")).run(runtime);
+        ran.assert_refused("params");
+        assert!(
+            !ran.stderr.contains('\x1b') && !ran.stderr.contains('\x07'),
+            "{:?}",
+            ran.stderr
+        );
+    }
+}
