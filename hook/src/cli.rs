@@ -29,7 +29,15 @@ container's devices cgroup. All or nothing.
 
 USAGE:
     mig-cdi-hook [OPTIONS] [prestart|createRuntime]
+    mig-cdi-hook [--log FILE] create-symlinks --link PATH=TARGET...
+    mig-cdi-hook [--log FILE] update-ldcache --entry SONAME=PATH...
     mig-cdi-hook runtime RUNTIME-ARGS...   (or called as mig-cdi-runtime)
+
+create-symlinks and update-ldcache are createContainer hooks a spec with the
+driver's libraries names (mig-cdi-gen writes them): inside the container root,
+never following a link out of it and running nothing from the image, they
+make the libraries' soname links and add them to the image's loader cache
+(/etc/ld.so.cache, rewritten atomically with the image's entries kept).
 
 For engines without hook configuration or CDI (docker without CDI,
 containerd 1.6, Kubernetes RuntimeClasses), the same binary called as
@@ -52,6 +60,10 @@ EXIT STATUS:
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Run,
+    /// `create-symlinks`: `(link, target)` in the container.
+    CreateSymlinks(Vec<(String, String)>),
+    /// `update-ldcache`: `(soname, path)` entries for the container's cache.
+    UpdateLdcache(Vec<(String, String)>),
     Help,
     Version,
 }
@@ -72,6 +84,7 @@ impl Settings {
             root: PathBuf::from("/"),
             log: None,
         };
+        let mut pairs: Vec<(String, String)> = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let text = arg
@@ -95,6 +108,18 @@ impl Settings {
                 "--spec-dir" => settings.spec_dirs.push(value(flag)?),
                 "--root" => settings.root = value(flag)?,
                 "--log" => settings.log = Some(value(flag)?),
+                "--link" | "--entry" => {
+                    let pair = value(flag)?.display().to_string();
+                    let (a, b) = pair
+                        .split_once('=')
+                        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                        .ok_or_else(|| {
+                            HookError::Usage(format!("{flag} takes NAME=VALUE, not {pair:?}"))
+                        })?;
+                    pairs.push((a.to_string(), b.to_string()));
+                }
+                "create-symlinks" => settings.action = Action::CreateSymlinks(Vec::new()),
+                "update-ldcache" => settings.action = Action::UpdateLdcache(Vec::new()),
                 "-h" | "--help" => settings.action = Action::Help,
                 "-V" | "--version" => settings.action = Action::Version,
                 // The stage, as NVIDIA's hook takes it: documentation only.
@@ -106,6 +131,15 @@ impl Settings {
                     )))
                 }
             }
+        }
+        match &mut settings.action {
+            Action::CreateSymlinks(list) | Action::UpdateLdcache(list) => *list = pairs,
+            _ if !pairs.is_empty() => {
+                return Err(HookError::Usage(
+                    "--link and --entry go with create-symlinks and update-ldcache".into(),
+                ))
+            }
+            _ => {}
         }
         if settings.spec_dirs.is_empty() {
             settings.spec_dirs = DEFAULT_SPEC_DIRS.iter().map(PathBuf::from).collect();
@@ -148,6 +182,26 @@ mod tests {
         assert_eq!(s.spec_dirs, [PathBuf::from("/a"), PathBuf::from("/b")]);
         assert_eq!(s.root, PathBuf::from("/fake"));
         assert_eq!(s.log, Some(PathBuf::from("/l")));
+    }
+
+    #[test]
+    fn container_stages() {
+        let s = parse(&[
+            "create-symlinks",
+            "--link",
+            "/usr/lib64/libcuda.so.1=libcuda.so.580.1",
+            "--link=/usr/lib64/libcuda.so=libcuda.so.1",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.action,
+            Action::CreateSymlinks(vec![
+                ("/usr/lib64/libcuda.so.1".into(), "libcuda.so.580.1".into()),
+                ("/usr/lib64/libcuda.so".into(), "libcuda.so.1".into()),
+            ])
+        );
+        assert!(parse(&["update-ldcache", "--entry", "novalue"]).is_err());
+        assert!(parse(&["--link", "/a=b"]).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+pub use crate::container::ContainerError;
 pub use crate::inject::ApplyError;
 pub use crate::input::InputError;
 pub use crate::plan::PlanError;
@@ -38,6 +39,8 @@ pub enum HookError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
 }
 
 impl HookError {
@@ -50,6 +53,7 @@ impl HookError {
             Self::Verify(_) => "verify",
             Self::Plan(_) => "plan",
             Self::Apply(_) => "apply",
+            Self::Container(_) => "container",
         }
     }
 }

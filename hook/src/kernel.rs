@@ -31,7 +31,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstatat, makedev, mkdirat, mknodat, umask, Mode, SFlag};
-use nix::unistd::{fchownat, unlinkat, Gid, Uid, UnlinkatFlags};
+use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
 use mig_cdi_core::nodes::{dev_major, dev_minor};
 
@@ -70,6 +70,17 @@ pub trait Kernel {
     fn remove(&mut self, dir: Dir, name: &str, is_dir: bool) -> io::Result<()>;
     /// Write one line to a cgroup control file (`devices.allow`).
     fn write_cgroup(&mut self, file: &Path, line: &str) -> io::Result<()>;
+    /// The target of symlink `name` in `dir` (`None`: not a symlink, or
+    /// missing).
+    fn link_target(&mut self, dir: Dir, name: &str) -> io::Result<Option<String>>;
+    /// Make symlink `name` -> `target` in `dir` (never followed).
+    fn symlink(&mut self, dir: Dir, name: &str, target: &str) -> io::Result<()>;
+    /// The bytes of regular file `name` in `dir` (not following a final
+    /// symlink), at most `max`; `None` when it does not exist.
+    fn read_file(&mut self, dir: Dir, name: &str, max: u64) -> io::Result<Option<Vec<u8>>>;
+    /// Replace `name` in `dir` with `bytes` (mode `mode`) through a new
+    /// file renamed over it: readers see the old or the new file, whole.
+    fn replace_file(&mut self, dir: Dir, name: &str, bytes: &[u8], mode: u32) -> io::Result<()>;
 }
 
 /// The real kernel.
@@ -208,6 +219,72 @@ impl Kernel for RealKernel {
             .open(file)?;
         f.write_all(line.as_bytes())
     }
+
+    fn link_target(&mut self, dir: Dir, name: &str) -> io::Result<Option<String>> {
+        let name = component(name)?;
+        match nix::fcntl::readlinkat(self.fd(dir), name) {
+            Ok(target) => Ok(Some(target.to_string_lossy().into_owned())),
+            Err(Errno::ENOENT | Errno::EINVAL) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn symlink(&mut self, dir: Dir, name: &str, target: &str) -> io::Result<()> {
+        let name = component(name)?;
+        Ok(symlinkat(target, self.fd(dir), name)?)
+    }
+
+    fn read_file(&mut self, dir: Dir, name: &str, max: u64) -> io::Result<Option<Vec<u8>>> {
+        use std::io::Read;
+        let name = component(name)?;
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+            .resolve(IN_ROOT);
+        let fd = match openat2(self.fd(dir), name, how) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        let file = std::fs::File::from(fd);
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::other(format!("{name} is not a regular file")));
+        }
+        let mut bytes = Vec::new();
+        file.take(max + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > max {
+            return Err(io::Error::other(format!(
+                "{name} holds more than {max} bytes"
+            )));
+        }
+        Ok(Some(bytes))
+    }
+
+    fn replace_file(&mut self, dir: Dir, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
+        let name = component(name)?;
+        let tmp = format!(".{name}.mig-cdi-hook.{}", std::process::id());
+        let how = OpenHow::new()
+            .flags(
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+            )
+            .mode(Mode::from_bits_truncate(mode))
+            .resolve(IN_ROOT);
+        let mut file = std::fs::File::from(openat2(self.fd(dir), tmp.as_str(), how)?);
+        let written = file
+            .write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| {
+                nix::fcntl::renameat(self.fd(dir), tmp.as_str(), self.fd(dir), name)
+                    .map_err(io::Error::from)
+            });
+        if written.is_err() {
+            let _ = unlinkat(self.fd(dir), tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        written
+    }
 }
 
 pub mod recording {
@@ -231,6 +308,8 @@ pub mod recording {
         Chown(String, u32, u32),
         Remove(String),
         Cgroup(String, String),
+        Symlink(String, String),
+        Replace(String),
     }
 
     /// An in-memory container root: paths are full relative paths; no
@@ -239,6 +318,10 @@ pub mod recording {
     pub struct Recording {
         pub ops: Vec<Op>,
         pub entries: BTreeMap<String, Entry>,
+        /// Symlink targets, by path.
+        pub links: BTreeMap<String, String>,
+        /// Regular files' bytes, by path.
+        pub files: BTreeMap<String, Vec<u8>>,
         dirs: Vec<String>,
         /// Fail the n-th mknod (0-based) with EIO.
         pub fail_mknod: Option<usize>,
@@ -311,6 +394,8 @@ pub mod recording {
         fn remove(&mut self, dir: Dir, name: &str, _is_dir: bool) -> io::Result<()> {
             let path = self.path(dir, name);
             self.entries.remove(&path);
+            self.links.remove(&path);
+            self.files.remove(&path);
             self.ops.push(Op::Remove(path));
             Ok(())
         }
@@ -322,6 +407,38 @@ pub mod recording {
             }
             self.ops
                 .push(Op::Cgroup(file.display().to_string(), line.to_string()));
+            Ok(())
+        }
+        fn link_target(&mut self, dir: Dir, name: &str) -> io::Result<Option<String>> {
+            let path = self.path(dir, name);
+            Ok(self.links.get(&path).cloned())
+        }
+        fn symlink(&mut self, dir: Dir, name: &str, target: &str) -> io::Result<()> {
+            let path = self.path(dir, name);
+            if self.entries.contains_key(&path) {
+                return Err(io::Error::from_raw_os_error(Errno::EEXIST as i32));
+            }
+            self.entries.insert(path.clone(), Entry::Symlink);
+            self.links.insert(path.clone(), target.to_string());
+            self.ops.push(Op::Symlink(path, target.to_string()));
+            Ok(())
+        }
+        fn read_file(&mut self, dir: Dir, name: &str, _max: u64) -> io::Result<Option<Vec<u8>>> {
+            let path = self.path(dir, name);
+            Ok(self.files.get(&path).cloned())
+        }
+        fn replace_file(
+            &mut self,
+            dir: Dir,
+            name: &str,
+            bytes: &[u8],
+            _mode: u32,
+        ) -> io::Result<()> {
+            let path = self.path(dir, name);
+            self.entries
+                .insert(path.clone(), Entry::Other("a regular file"));
+            self.files.insert(path.clone(), bytes.to_vec());
+            self.ops.push(Op::Replace(path));
             Ok(())
         }
     }
@@ -417,6 +534,48 @@ pub(crate) mod tests {
             k.entry(r, "marker").unwrap(),
             Entry::Other("a regular file")
         );
+    }
+
+    #[test]
+    fn files_and_links_stay_inside_the_root() {
+        let (tmp, mut k, r) = root();
+        let rootfs = tmp.path().join("rootfs");
+        std::fs::create_dir(rootfs.join("etc")).unwrap();
+        let host_file = tmp.path().join("host-secret");
+        std::fs::write(&host_file, "host").unwrap();
+        let etc = k.open_dir(r, "etc").unwrap().unwrap();
+        // A cache that is a symlink to a host file is not read through.
+        symlink(&host_file, rootfs.join("etc/ld.so.cache")).unwrap();
+        assert!(k.read_file(etc, "ld.so.cache", 1 << 20).is_err());
+        // Replacing it renames over the link; the host file stays.
+        k.replace_file(etc, "ld.so.cache", b"new", 0o644).unwrap();
+        assert_eq!(std::fs::read(&host_file).unwrap(), b"host");
+        assert_eq!(
+            std::fs::read(rootfs.join("etc/ld.so.cache")).unwrap(),
+            b"new"
+        );
+        assert_eq!(
+            std::fs::metadata(rootfs.join("etc/ld.so.cache"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o644
+        );
+        assert_eq!(
+            k.read_file(etc, "ld.so.cache", 10).unwrap().as_deref(),
+            Some(&b"new"[..])
+        );
+        assert!(k.read_file(etc, "ld.so.cache", 2).is_err(), "over the cap");
+        assert_eq!(k.read_file(etc, "missing", 10).unwrap(), None);
+        // Links are made and read, never followed.
+        k.symlink(etc, "l", "/etc/shadow").unwrap();
+        assert_eq!(
+            k.link_target(etc, "l").unwrap().as_deref(),
+            Some("/etc/shadow")
+        );
+        assert_eq!(k.link_target(etc, "ld.so.cache").unwrap(), None);
+        assert!(k.symlink(etc, "../x", "y").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 pub mod cgroupfs;
 pub mod cli;
 pub mod config;
+pub mod container;
 pub mod error;
 pub mod host;
 pub mod inject;

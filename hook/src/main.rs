@@ -119,7 +119,7 @@ fn start(args: Vec<OsString>, log: &mut log::Log) -> Result<(), HookError> {
             println!("mig-cdi-hook {}", env!("CARGO_PKG_VERSION"));
             return Ok(());
         }
-        Action::Run => {}
+        Action::Run | Action::CreateSymlinks(_) | Action::UpdateLdcache(_) => {}
     }
     if let Some(path) = &settings.log {
         *log = log::Log::open(path)?;
@@ -135,5 +135,11 @@ fn start(args: Vec<OsString>, log: &mut log::Log) -> Result<(), HookError> {
         })?;
     let host = RealHost::new(&settings.root);
     let mut kernel = kernel::RealKernel::new();
+    if matches!(
+        settings.action,
+        Action::CreateSymlinks(_) | Action::UpdateLdcache(_)
+    ) {
+        return run::container_stage(&settings, &stdin, &host, &mut kernel, log).map(|_| ());
+    }
     run::run(&settings, &stdin, &host, &mut kernel, log).map(|_| ())
 }

@@ -9,7 +9,8 @@
 //! both passed in, so the whole run is tested in memory (see the tests
 //! below) and `main` only picks the real ones.
 
-use crate::cli::Settings;
+use crate::cli::{Action, Settings};
+use crate::container;
 use crate::error::HookError;
 use crate::host::Host;
 use crate::inject::{self, Report};
@@ -53,6 +54,7 @@ pub fn run(
         device.device.file.display()
     ));
 
+    verify::nodes_only(&device)?;
     let verified = verify::verify(host, container, &device)?;
     let cgroup = verify::cgroup_mode(host, input.pid)?;
     log.line(format_args!(
@@ -86,4 +88,44 @@ pub fn run(
         report.created, report.kept, report.cgroup_lines
     ));
     Ok(Outcome::Injected(report))
+}
+
+/// What a container stage did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StageOutcome {
+    Nothing(String),
+    Done(usize),
+}
+
+/// `create-symlinks` / `update-ldcache`, as `createContainer` hooks: the
+/// runtime runs them in the container's mount namespace before
+/// `pivot_root`, so `root.path` is opened from the hook's own namespace
+/// (the state's pid is 0 or the container's own 1 there).
+pub fn container_stage(
+    settings: &Settings,
+    stdin: &[u8],
+    host: &dyn Host,
+    kernel: &mut dyn Kernel,
+    log: &mut Log,
+) -> Result<StageOutcome, HookError> {
+    let state = crate::state::State::parse(stdin)?;
+    let (_, config) = match input::config(host, &state.bundle, None)? {
+        Read::Nothing(why) => return Ok(StageOutcome::Nothing(why)),
+        Read::Request(read) => *read,
+    };
+    let root = config.root_path(&state.bundle)?;
+    let own = std::process::id() as i32;
+    let dir = kernel
+        .open_root(own, &root)
+        .map_err(|source| HookError::Io {
+            op: "open the container root",
+            path: root.clone(),
+            source,
+        })?;
+    let done = match &settings.action {
+        Action::CreateSymlinks(links) => container::create_symlinks(kernel, dir, links, log)?,
+        Action::UpdateLdcache(entries) => container::update_ldcache(kernel, dir, entries, log)?,
+        _ => return Ok(StageOutcome::Nothing("not a container stage".into())),
+    };
+    Ok(StageOutcome::Done(done))
 }

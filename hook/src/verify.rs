@@ -143,6 +143,13 @@ pub enum VerifyError {
         asked: Vec<&'static str>,
         spelling: CapSpelling,
     },
+    #[error(
+        "the spec of {device} also gives {what}, which a prestart or createRuntime hook cannot \
+         put into a container; use mig-cdi-runtime (it writes them into config.json for the \
+         runtime), or CDI (podman --device {device}), or a spec without them \
+         (`mig-cdi-gen generate --no-driver-files`)"
+    )]
+    OtherEdits { device: String, what: String },
     #[error("{0}")]
     Cgroup(String),
     #[error("{0}")]
@@ -272,6 +279,39 @@ pub fn verify(
             .major(NVIDIA_MAJOR_NAME)
             .expect("checked by check_device"),
         management_minors,
+    })
+}
+
+/// The hook makes device nodes only: a device whose spec also gives
+/// mounts, hooks or environment is refused, naming them (the runtime
+/// wrapper and CDI runtimes apply those).
+pub fn nodes_only(device: &Resolved) -> Result<(), VerifyError> {
+    let spec = &device.device;
+    let mut what = Vec::new();
+    for (count, name) in [
+        (
+            spec.edits.mounts.len() + spec.spec_edits.mounts.len(),
+            "mounts",
+        ),
+        (
+            spec.edits.hooks.len() + spec.spec_edits.hooks.len(),
+            "hooks",
+        ),
+        (
+            spec.edits.env.len() + spec.spec_edits.env.len(),
+            "environment variables",
+        ),
+    ] {
+        if count > 0 {
+            what.push(format!("{count} {name}"));
+        }
+    }
+    if what.is_empty() {
+        return Ok(());
+    }
+    Err(VerifyError::OtherEdits {
+        device: device.qualified(),
+        what: what.join(", "),
     })
 }
 

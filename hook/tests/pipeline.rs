@@ -250,6 +250,17 @@ fn verify_stage_refusals() {
     case.host
         .write("/etc/cdi/nvidia.com-gpu.json", bad.to_string());
     case.refused("verify", "\"/dev/mem\", which is not an NVIDIA device node");
+    // A spec that also mounts files: a hook cannot, the runtime wrapper can.
+    let mut case = Case::new(config(&["NVIDIA_VISIBLE_DEVICES=0:0"], rules_for_0_0()));
+    let mut with_mounts = spec();
+    with_mounts["containerEdits"]["mounts"] = json!([{"hostPath": "/usr/lib64/libcuda.so.1",
+        "containerPath": "/usr/lib64/libcuda.so.1", "options": ["ro", "bind"]}]);
+    case.host
+        .write("/etc/cdi/nvidia.com-gpu.json", with_mounts.to_string());
+    case.refused(
+        "verify",
+        "also gives 1 mounts, which a prestart or createRuntime hook cannot",
+    );
     // MIG monitoring without CAP_SYS_ADMIN (lower case does not count).
     let mut monitored = config(
         &[
