@@ -331,7 +331,7 @@ mod tests {
         old.push(0);
         old.extend_from_slice(&1u32.to_le_bytes());
         old.extend_from_slice(&[0; OLD_ENTRY]);
-        while old.len() % 8 != 0 {
+        while !old.len().is_multiple_of(8) {
             old.push(0);
         }
         // Offsets in the new part are relative to its own header.
