@@ -78,6 +78,7 @@ pub fn run(options: &DiscoverOptions, args: &DockerArgsArgs) -> Result<ExitCode>
         class: args.naming.class.clone(),
         strategies: NameStrategy::ALL.to_vec(),
         dev_root: generate::dev_root(&options.dev_root)?,
+        driver: None,
     };
     let schema = SchemaValidator::new()?;
     let found = discover::discover(options)?;

@@ -182,6 +182,7 @@ fn settings(options: &DiscoverOptions, args: &GenerateArgs) -> Result<Settings> 
             class: args.naming.class.clone(),
             strategies: args.strategies.iter().map(|&s| s.into()).collect(),
             dev_root: dev_root(&options.dev_root)?,
+            driver: None,
         },
         format,
         target,
