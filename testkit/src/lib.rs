@@ -16,6 +16,7 @@
 //! tests must not use it: there the crate under test is another crate than
 //! the one this crate links, and its types would not match.
 
+pub mod driver_libs;
 pub mod e2e;
 pub mod hook;
 pub mod inventory;
