@@ -40,7 +40,11 @@ pub fn build_driver(root: &Path, dir: &str) -> Vec<PathBuf> {
     let src = folder.join(".src.c");
     let mut out = Vec::new();
     for (i, (stem, soname, function)) in LIBRARIES.iter().enumerate() {
-        std::fs::write(&src, format!("int {function}(void) {{ return {}; }}\n", 42 + i)).unwrap();
+        std::fs::write(
+            &src,
+            format!("int {function}(void) {{ return {}; }}\n", 42 + i),
+        )
+        .unwrap();
         let lib = folder.join(format!("{stem}.{VERSION}"));
         cc(
             &[
