@@ -11,8 +11,8 @@ use mig_cdi_core::driver::DriverTables;
 use mig_cdi_core::nodes;
 use mig_cdi_core::snapshot::Snapshot;
 use mig_cdi_gen::discover::Discovery;
-use mig_cdi_gen::generate::render_checked;
 use mig_cdi_gen::nvml;
+use mig_cdi_gen::render::render_checked;
 
 fn main() {
     divan::main();

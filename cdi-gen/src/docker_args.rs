@@ -11,8 +11,9 @@ use anyhow::{bail, Context, Result};
 use mig_cdi_core::cdi::{rules, NameStrategy, RenderOptions, SchemaValidator};
 use serde::Serialize;
 
-use crate::discover::{self, DiscoverOptions};
-use crate::generate::{self, NamingArgs};
+use crate::args::{HostArgs, NamingArgs};
+use crate::discover;
+use crate::render::render_checked;
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
@@ -53,7 +54,7 @@ impl DockerDevice {
     }
 }
 
-pub fn run(options: &DiscoverOptions, args: &DockerArgsArgs) -> Result<ExitCode> {
+pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
     args.naming.check()?;
     let name = match args.name.split_once('=') {
         Some(_) => {
@@ -77,11 +78,11 @@ pub fn run(options: &DiscoverOptions, args: &DockerArgsArgs) -> Result<ExitCode>
         vendor: args.naming.vendor.clone(),
         class: args.naming.class.clone(),
         strategies: NameStrategy::ALL.to_vec(),
-        dev_root: generate::dev_root(&options.dev_root)?,
+        dev_root: host.host_path_root()?,
     };
     let schema = SchemaValidator::new()?;
-    let found = discover::discover(options)?;
-    let spec = generate::render_checked(&found, &render, &schema)?;
+    let found = discover::discover(&host.discover_options())?;
+    let spec = render_checked(&found, &render, &schema)?;
     let Some(device) = spec.devices.iter().find(|d| d.name == name) else {
         let index_names: Vec<String> = found
             .inventory

@@ -7,22 +7,23 @@
 //! schema and the CDI rules, and only then write or compare. A failure at
 //! any step leaves the output file as it was.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use mig_cdi_core::cdi::folders::{Catalog, Pick};
 use mig_cdi_core::cdi::{
-    self, diff, format, rules, CdiVersion, Format, NameStrategy, RenderOptions, SchemaValidator,
-    Spec,
+    self, diff, format, CdiVersion, Format, NameStrategy, RenderOptions, SchemaValidator, Spec,
 };
+use mig_cdi_core::fsread;
 
+use crate::args::{HostArgs, NamingArgs};
 use crate::atomic_write;
-use crate::discover::{self, DiscoverOptions};
-
-/// Exit status of `--check` when the file differs from what the hardware
-/// gives now.
-pub const EXIT_DRIFT: u8 = 1;
+use crate::discover;
+use crate::exit::EXIT_DRIFT;
+use crate::render::render_checked;
 
 /// A device naming strategy, as written on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,32 +59,6 @@ impl From<FormatArg> for Format {
             FormatArg::Json => Format::Json,
             FormatArg::Yaml => Format::Yaml,
         }
-    }
-}
-
-/// The CDI kind (`vendor/class`) and device naming, shared with
-/// `docker-args`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct NamingArgs {
-    /// Vendor part of the CDI kind `vendor/class`.
-    #[arg(long, default_value = "nvidia.com", value_name = "VENDOR")]
-    pub vendor: String,
-    /// Class part of the CDI kind `vendor/class`. A dot in it needs
-    /// cdiVersion 0.6.0, which Podman 4.3 cannot read.
-    #[arg(long, default_value = "gpu", value_name = "CLASS")]
-    pub class: String,
-}
-
-impl NamingArgs {
-    /// Check vendor and class before any work is done.
-    pub fn check(&self) -> Result<()> {
-        rules::check_vendor(&self.vendor).map_err(|e| anyhow::anyhow!("--vendor: {e}"))?;
-        rules::check_class(&self.class).map_err(|e| anyhow::anyhow!("--class: {e}"))?;
-        Ok(())
-    }
-
-    pub fn kind(&self) -> String {
-        format!("{}/{}", self.vendor, self.class)
     }
 }
 
@@ -144,7 +119,7 @@ struct Settings {
     check: bool,
 }
 
-fn settings(options: &DiscoverOptions, args: &GenerateArgs) -> Result<Settings> {
+fn settings(host: &HostArgs, args: &GenerateArgs) -> Result<Settings> {
     args.naming.check()?;
     let target = if args.output.as_os_str() == "-" {
         Target::Stdout
@@ -181,7 +156,7 @@ fn settings(options: &DiscoverOptions, args: &GenerateArgs) -> Result<Settings> 
             vendor: args.naming.vendor.clone(),
             class: args.naming.class.clone(),
             strategies: args.strategies.iter().map(|&s| s.into()).collect(),
-            dev_root: dev_root(&options.dev_root)?,
+            dev_root: host.host_path_root()?,
         },
         format,
         target,
@@ -189,51 +164,10 @@ fn settings(options: &DiscoverOptions, args: &GenerateArgs) -> Result<Settings> 
     })
 }
 
-/// `--dev-root` as it goes into `hostPath`: `None` for `/`.
-pub fn dev_root(dev_root: &Path) -> Result<Option<String>> {
-    let Some(text) = dev_root.to_str() else {
-        bail!("--dev-root {}: not valid UTF-8", dev_root.display());
-    };
-    if !text.starts_with('/') {
-        bail!("--dev-root {text}: must be an absolute path (it goes into the spec's hostPath)");
-    }
-    let trimmed = text.trim_end_matches('/');
-    Ok((!trimmed.is_empty()).then(|| trimmed.to_string()))
-}
-
-/// Render the spec for what discovery found and check it; the bytes come
-/// only from a spec that passed.
-pub fn render_checked(
-    found: &discover::Discovery,
-    render: &RenderOptions,
-    schema: &SchemaValidator,
-) -> Result<Spec> {
-    if found.inventory.devices.is_empty() {
-        bail!(
-            "no device to describe: {} GPU(s) found, every one in MIG mode with no MIG device; \
-             create MIG devices (nvidia-smi mig -cgi <profiles> -C) or disable MIG mode, then run \
-             again (an existing spec file is left as it is)",
-            found.snapshot.gpus.len()
-        );
-    }
-    let spec = cdi::render(&found.inventory, render);
-    let value = serde_json::to_value(&spec).context("cannot serialise the spec")?;
-    let checked = cdi::check_value(&value, schema);
-    if !checked.is_valid() {
-        let list: Vec<String> = checked.problems.iter().map(|p| format!("  {p}")).collect();
-        bail!(
-            "internal error: the generated spec breaks the CDI rules, nothing was written \
-             (please report this with `mig-cdi-gen list --json`):\n{}",
-            list.join("\n")
-        );
-    }
-    Ok(spec)
-}
-
-pub fn run(options: &DiscoverOptions, args: &GenerateArgs) -> Result<ExitCode> {
-    let settings = settings(options, args)?;
+pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
+    let settings = settings(host, args)?;
     let schema = SchemaValidator::new()?;
-    let found = discover::discover(options)?;
+    let found = discover::discover(&host.discover_options())?;
     let spec = render_checked(&found, &settings.render, &schema)?;
     let bytes = format::to_bytes(&spec, settings.format)?;
     if CdiVersion::parse(&spec.cdi_version).is_some_and(|v| v > CdiVersion::PODMAN_4_3_MAX) {
@@ -277,45 +211,55 @@ pub fn run(options: &DiscoverOptions, args: &GenerateArgs) -> Result<ExitCode> {
 
 /// Other spec files in the output's folder that define some of the same
 /// devices (NVIDIA's own generator writes `nvidia.com/gpu` too): runtimes
-/// refuse a device defined twice in one folder.
+/// refuse a device defined twice in one folder. The file being replaced
+/// does not count; files that are not specs are left out.
 fn same_folder_conflicts(path: &Path, spec: &Spec, schema: &SchemaValidator) -> Vec<String> {
     let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
         return Vec::new();
     };
-    let Ok(files) = crate::validate::spec_files_in(dir) else {
-        return Vec::new();
-    };
-    let mut warnings = Vec::new();
-    for file in files.iter().filter(|f| f.file_name() != path.file_name()) {
-        let Ok(bytes) = std::fs::read(file) else {
-            continue;
-        };
-        let Some(other) = cdi::check_document(&bytes, Format::from_path(file), schema).spec else {
-            continue;
-        };
-        if other.kind != spec.kind {
-            continue;
+    let catalog = Catalog::load(&[dir.to_path_buf()], |file| {
+        if file.file_name() == path.file_name() {
+            return Ok(Vec::new());
         }
-        let shared: Vec<&str> = spec
+        let bytes = fsread::read(file, fsread::MAX_SPEC_BYTES).map_err(|e| e.reason())?;
+        let other = cdi::check_document(&bytes, Format::from_path(file), schema)
+            .spec
+            .ok_or_else(|| "not a CDI spec".to_string())?;
+        let kind = other.kind;
+        Ok(other
             .devices
-            .iter()
-            .filter(|d| other.devices.iter().any(|o| o.name == d.name))
-            .map(|d| d.name.as_str())
-            .collect();
-        if let Some(first) = shared.first() {
-            warnings.push(format!(
-                "{} also defines {}={first}{}: runtimes refuse a device defined twice in one \
+            .into_iter()
+            .map(|d| (kind.clone(), d.name, ()))
+            .collect())
+    });
+    // Every other definition in the folder, by file, in our device order.
+    let mut shared: BTreeMap<PathBuf, Vec<&str>> = BTreeMap::new();
+    for device in &spec.devices {
+        let files = match catalog.get(&spec.kind, &device.name) {
+            Pick::None => continue,
+            Pick::One { chosen, .. } => vec![chosen.file],
+            Pick::Conflict { files } => files,
+        };
+        for file in files {
+            shared.entry(file).or_default().push(&device.name);
+        }
+    }
+    shared
+        .into_iter()
+        .map(|(file, names)| {
+            format!(
+                "{} also defines {}={}{}: runtimes refuse a device defined twice in one \
                  folder; remove one of the files or choose another --vendor/--class",
                 file.display(),
                 spec.kind,
-                match shared.len() {
+                names[0],
+                match names.len() {
                     1 => String::new(),
                     n => format!(" and {} more", n - 1),
                 }
-            ));
-        }
-    }
-    warnings
+            )
+        })
+        .collect()
 }
 
 /// `--check`: 0 when the file holds exactly `bytes`, 1 with a per-device

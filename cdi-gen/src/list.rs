@@ -4,15 +4,33 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use mig_cdi_core::nodes::{DeviceKind, DeviceNode};
 use mig_cdi_core::snapshot::{Gpu, Snapshot};
 use serde_json::json;
 
-use crate::cli::ListArgs;
-use crate::discover::Discovery;
+use crate::args::HostArgs;
+use crate::discover::{self, Discovery};
 
-pub fn run(found: &Discovery, args: &ListArgs) -> Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// List the GPU-instance profiles of each GPU (like `nvidia-smi mig -lgip`).
+    #[arg(long)]
+    pub profiles: bool,
+}
+
+pub fn run(host: &HostArgs, args: &ListArgs) -> Result<ExitCode> {
+    let found = discover::discover(&host.discover_options())?;
+    print(&found, args)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(found: &Discovery, args: &ListArgs) -> Result<()> {
     let text = match (args.json, args.profiles) {
         (true, false) => serde_json::to_string_pretty(&devices_json(found))? + "\n",
         (true, true) => serde_json::to_string_pretty(&profiles_json(&found.snapshot))? + "\n",

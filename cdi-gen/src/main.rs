@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use mig_cdi_gen::cli;
+use mig_cdi_gen::{cli, exit};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("mig-cdi-gen: {err:#}");
-            ExitCode::from(cli::EXIT_ERROR)
+            ExitCode::from(exit::EXIT_ERROR)
         }
     }
 }

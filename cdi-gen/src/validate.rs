@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use mig_cdi_core::cdi::{self, rules, Format, Problem, SchemaValidator};
 use serde::Serialize;
 
-use crate::cli::EXIT_ERROR;
+use crate::exit::EXIT_ERROR;
 
 /// The folders runtimes read, lowest priority first.
 pub const SPEC_DIRS: [&str; 2] = ["/etc/cdi", "/var/run/cdi"];
