@@ -271,9 +271,11 @@ fn check(
     format: Format,
     schema: &SchemaValidator,
 ) -> Result<ExitCode> {
-    let old = match std::fs::read(path) {
-        Ok(old) => old,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    // Regular files only, never more than a spec can be: a FIFO or
+    // /dev/zero at the path is an error, not a hang or an endless read.
+    let old = match fsread::read_if_exists(path, fsread::MAX_SPEC_BYTES) {
+        Ok(Some(old)) => old,
+        Ok(None) => {
             println!(
                 "{}: missing; generate would write {} device names",
                 path.display(),
@@ -281,7 +283,8 @@ fn check(
             );
             return Ok(ExitCode::from(EXIT_DRIFT));
         }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        // The message names the path and the reason; no cause to chain.
+        Err(e) => bail!("{e}"),
     };
     if old == bytes {
         println!(

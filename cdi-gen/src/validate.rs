@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use mig_cdi_core::cdi::{self, rules, Format, Problem, SchemaValidator};
+use mig_cdi_core::fsread;
 use serde::Serialize;
 
 use crate::exit::EXIT_ERROR;
@@ -104,14 +105,16 @@ pub fn spec_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn check_file(path: &Path, priority: usize, schema: &SchemaValidator) -> FileResult {
-    let checked = match std::fs::read(path) {
+    // Regular files only, at most MAX_SPEC_BYTES: a FIFO, a device or a
+    // link to /dev/zero among the files is one problem, not a hang.
+    let checked = match fsread::read(path, fsread::MAX_SPEC_BYTES) {
         Ok(bytes) => cdi::check_document(&bytes, Format::from_path(path), schema),
         Err(e) => cdi::Checked {
             spec: None,
             problems: vec![Problem::new(
                 rules::RuleKind::Syntax,
                 "",
-                format!("cannot read the file: {e}"),
+                format!("cannot read the file: {}", e.reason()),
             )],
             notes: Vec::new(),
         },
