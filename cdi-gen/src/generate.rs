@@ -188,7 +188,13 @@ pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
     match (&settings.target, settings.check) {
         (Target::File(path), true) => check(path, &spec, &bytes, settings.format, &schema),
         (Target::File(path), false) => {
-            atomic_write::write(path, &bytes)?;
+            let written = atomic_write::write(path, &bytes)?;
+            for leftover in &written.leftovers_removed {
+                eprintln!(
+                    "mig-cdi-gen: removed {}, left by an interrupted write",
+                    leftover.display()
+                );
+            }
             eprintln!(
                 "mig-cdi-gen: wrote {} ({}, cdiVersion {}, {} device names for {} devices)",
                 path.display(),

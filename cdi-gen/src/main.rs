@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     match cli.run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("mig-cdi-gen: {err:#}");
+            eprintln!("mig-cdi-gen: {}", exit::error_line(&err));
             ExitCode::from(exit::EXIT_ERROR)
         }
     }

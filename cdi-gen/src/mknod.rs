@@ -5,7 +5,8 @@ use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use nix::errno::Errno;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
 /// Create the character device `path` (`major:minor`, `mode`). Its folder
@@ -22,9 +23,14 @@ pub fn create_char_node(path: &Path, major: u32, minor: u32, mode: u32) -> Resul
         );
     }
     let dev = makedev(u64::from(major), u64::from(minor));
-    mknod(path, SFlag::S_IFCHR, Mode::from_bits_truncate(mode), dev).with_context(|| {
-        format!(
-            "cannot create {} (char {major}:{minor}): mknod needs root (CAP_MKNOD)",
+    mknod(path, SFlag::S_IFCHR, Mode::from_bits_truncate(mode), dev).map_err(|errno| {
+        let hint = match errno {
+            Errno::EPERM => "; mknod needs root (CAP_MKNOD)",
+            Errno::EEXIST => "; something appeared there since it was checked: run again",
+            _ => "",
+        };
+        anyhow!(
+            "cannot create {} (char {major}:{minor}): {errno}{hint}",
             path.display()
         )
     })?;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mig_cdi_e2e::{bin, FakeMachine};
+use mig_cdi_e2e::{bin, machine_file, sim_lib, FakeMachine};
 
 /// Run `cmd`, failing the test (and killing the child) if it takes more
 /// than a few seconds: the bugs pinned here were hangs.
@@ -122,4 +122,41 @@ fn generate_check_against_a_fifo_or_dev_zero_is_an_error_not_a_hang() {
         );
     }
     assert!(std::fs::symlink_metadata(&zero).unwrap().is_symlink());
+}
+
+/// The OS error of a failure is printed once, however many layers wrap it.
+#[test]
+fn an_os_error_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+
+    // A spec below a regular file: the folder cannot be created.
+    let machine = FakeMachine::new("h200");
+    let target = file.join("nvidia.com-gpu.json");
+    let out = bounded(machine.gen_command(&["generate", "--output", target.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("mig-cdi-gen: cannot create folder "),
+        "{err}"
+    );
+    assert_eq!(err.matches("(os error ").count(), 1, "{err}");
+
+    // Driver tables under a root that is a regular file.
+    let mut cmd = Command::new(bin("mig-cdi-gen"));
+    cmd.arg("--root")
+        .arg(&file)
+        .arg("--nvml-lib")
+        .arg(sim_lib())
+        .arg("list")
+        .env("NVML_SIM_MACHINE", machine_file("h200"));
+    let out = bounded(cmd);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(
+        err.matches("Not a directory (os error 20)").count(),
+        1,
+        "{err}"
+    );
 }
