@@ -63,6 +63,34 @@ fn validate_of_a_fifo_is_one_problem_not_a_hang() {
 }
 
 #[test]
+fn a_fifo_in_a_spec_folder_is_reported_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.json"),
+        r#"{"cdiVersion": "0.5.0", "kind": "nvidia.com/gpu", "devices": [
+            {"name": "0", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia0"}]}}]}"#,
+    )
+    .unwrap();
+    mkfifo(&dir.path().join("b.yaml"));
+    let mut cmd = Command::new(bin("mig-cdi-gen"));
+    cmd.args(["validate", "--spec-dir"]).arg(dir.path());
+    cmd.args(["--device", "nvidia.com/gpu=0"]);
+    let out = bounded(cmd);
+    assert_eq!(out.status.code(), Some(2));
+    let report = text(&out.stdout);
+    assert!(report.contains("a.json: ok (cdiVersion 0.5.0"), "{report}");
+    assert!(
+        report
+            .contains("b.yaml: INVALID, 1 problem\n  [syntax] cannot read the file: it is a FIFO"),
+        "{report}"
+    );
+    assert!(
+        report.contains("nvidia.com/gpu=0: ok: resolves to "),
+        "{report}"
+    );
+}
+
+#[test]
 fn validate_of_a_link_to_dev_zero_is_one_problem_not_an_endless_read() {
     let dir = tempfile::tempdir().unwrap();
     let zero = dir.path().join("zero.yaml");
