@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mig_cdi_core::cdi::{self, format, Format, RenderOptions, SchemaValidator};
+use mig_cdi_core::cdi::{self, Format, RenderOptions, SchemaValidator};
 use mig_cdi_core::driver::DriverTables;
 use mig_cdi_core::nodes;
 use mig_cdi_core::snapshot::Snapshot;
@@ -72,8 +72,9 @@ fn snapshot_to_spec(bencher: divan::Bencher, name: &str) {
             driver_version: m.tables.version.clone(),
             created: Vec::new(),
         };
-        let spec = render_checked(&found, &render, &schema).expect("valid spec");
-        format::to_bytes(&spec, Format::Json).expect("bytes")
+        render_checked(&found, &render, Format::Json, &schema)
+            .expect("valid spec")
+            .bytes
     });
 }
 

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use mig_cdi_core::cdi::{rules, NameStrategy, RenderOptions, SchemaValidator};
+use mig_cdi_core::cdi::{rules, Format, NameStrategy, RenderOptions, SchemaValidator};
 use serde::Serialize;
 
 use crate::args::{HostArgs, NamingArgs};
@@ -82,7 +82,7 @@ pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
     };
     let schema = SchemaValidator::new()?;
     let found = discover::discover(&host.discover_options())?;
-    let spec = render_checked(&found, &render, &schema)?;
+    let spec = render_checked(&found, &render, Format::Json, &schema)?.spec;
     let Some(device) = spec.devices.iter().find(|d| d.name == name) else {
         let index_names: Vec<String> = found
             .inventory

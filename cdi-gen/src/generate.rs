@@ -3,9 +3,10 @@
 //! (`--check`) for node images and boot units.
 //!
 //! Order of work: check the flags (no I/O), discover (NVML + /proc + /dev,
-//! every node checked), render (pure), validate the result against the
-//! schema and the CDI rules, and only then write or compare. A failure at
-//! any step leaves the output file as it was.
+//! every node checked), render (pure) and serialise once, check exactly
+//! those bytes against the schema and the CDI rules, and only then write
+//! or compare them. A failure at any step leaves the output file as it
+//! was.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use mig_cdi_core::cdi::folders::{Catalog, Pick};
 use mig_cdi_core::cdi::{
-    self, diff, format, CdiVersion, Format, NameStrategy, RenderOptions, SchemaValidator, Spec,
+    self, diff, CdiVersion, Format, NameStrategy, RenderOptions, SchemaValidator, Spec,
 };
 use mig_cdi_core::fsread;
 
@@ -23,7 +24,7 @@ use crate::args::{HostArgs, NamingArgs};
 use crate::atomic_write;
 use crate::discover;
 use crate::exit::EXIT_DRIFT;
-use crate::render::render_checked;
+use crate::render::{render_checked, CheckedSpec};
 
 /// A device naming strategy, as written on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -168,8 +169,9 @@ pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
     let settings = settings(host, args)?;
     let schema = SchemaValidator::new()?;
     let found = discover::discover(&host.discover_options())?;
-    let spec = render_checked(&found, &settings.render, &schema)?;
-    let bytes = format::to_bytes(&spec, settings.format)?;
+    // The bytes written (or compared) are the very bytes checked.
+    let CheckedSpec { spec, bytes, .. } =
+        render_checked(&found, &settings.render, settings.format, &schema)?;
     if CdiVersion::parse(&spec.cdi_version).is_some_and(|v| v > CdiVersion::PODMAN_4_3_MAX) {
         eprintln!(
             "mig-cdi-gen: warning: this spec needs cdiVersion {} (class \"{}\"), which runtimes \

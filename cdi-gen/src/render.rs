@@ -1,19 +1,34 @@
-//! The spec for what discovery found, checked before anyone sees it:
-//! shared by `generate` (which writes it) and `docker-args` (which turns
-//! one device of it into flags), so the two cannot disagree.
+//! The spec for what discovery found, as the bytes that will be written,
+//! checked before anyone sees them: shared by `generate` (which writes
+//! them) and `docker-args` (which turns one device of the spec into
+//! flags), so the two cannot disagree.
+//!
+//! The spec is serialised once, in the output format, and the official
+//! schema and the CDI rules are run on exactly those bytes, read back as a
+//! runtime would read them: what is checked is what is written, YAML
+//! included.
 
-use anyhow::{bail, Context, Result};
-use mig_cdi_core::cdi::{self, RenderOptions, SchemaValidator, Spec};
+use anyhow::{bail, Result};
+use mig_cdi_core::cdi::{self, format, Format, RenderOptions, SchemaValidator, Spec};
 
 use crate::discover::Discovery;
 
-/// Render the spec for what discovery found and check it; the bytes come
-/// only from a spec that passed.
+/// A spec and its bytes, which passed the schema and the rules.
+#[derive(Debug)]
+pub struct CheckedSpec {
+    pub spec: Spec,
+    pub format: Format,
+    pub bytes: Vec<u8>,
+}
+
+/// Render the spec for what discovery found, serialise it in `format` and
+/// check those bytes.
 pub fn render_checked(
     found: &Discovery,
     render: &RenderOptions,
+    format: Format,
     schema: &SchemaValidator,
-) -> Result<Spec> {
+) -> Result<CheckedSpec> {
     if found.inventory.devices.is_empty() {
         bail!(
             "no device to describe: {} GPU(s) found, every one in MIG mode with no MIG device; \
@@ -23,8 +38,8 @@ pub fn render_checked(
         );
     }
     let spec = cdi::render(&found.inventory, render);
-    let value = serde_json::to_value(&spec).context("cannot serialise the spec")?;
-    let checked = cdi::check_value(&value, schema);
+    let bytes = format::to_bytes(&spec, format)?;
+    let checked = cdi::check_document(&bytes, format, schema);
     if !checked.is_valid() {
         let list: Vec<String> = checked.problems.iter().map(|p| format!("  {p}")).collect();
         bail!(
@@ -33,5 +48,9 @@ pub fn render_checked(
             list.join("\n")
         );
     }
-    Ok(spec)
+    Ok(CheckedSpec {
+        spec,
+        format,
+        bytes,
+    })
 }
