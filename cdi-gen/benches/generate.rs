@@ -70,7 +70,8 @@ fn snapshot_to_spec(bencher: divan::Bencher, name: &str) {
             snapshot: m.snapshot.clone(),
             inventory,
             driver_version: m.tables.version.clone(),
-            created: Vec::new(),
+            host_issues: Vec::new(),
+            dropped_management: Vec::new(),
         };
         render_checked(&found, &render, Format::Json, &schema)
             .expect("valid spec")

@@ -25,11 +25,6 @@ pub struct HostArgs {
     /// /run/nvidia/driver); specs then name it in hostPath.
     #[arg(long, global = true, default_value = "/", value_name = "DIR")]
     pub dev_root: PathBuf,
-    /// Create missing GPU-instance and compute-instance capability nodes
-    /// under /dev/nvidia-caps (mknod, with the driver's mode). Nothing else
-    /// is ever created.
-    #[arg(long, global = true)]
-    pub create_device_nodes: bool,
 }
 
 impl HostArgs {
@@ -39,7 +34,6 @@ impl HostArgs {
             root: self.root.clone(),
             dev_root: self.dev_root.clone(),
             nvml_lib: self.nvml_lib.clone(),
-            create_device_nodes: self.create_device_nodes,
         }
     }
 
@@ -58,6 +52,16 @@ fn host_path_root(dev_root: &Path) -> Result<Option<String>> {
     }
     let trimmed = text.trim_end_matches('/');
     Ok((!trimmed.is_empty()).then(|| trimmed.to_string()))
+}
+
+/// `--create-device-nodes` given to a command other than `generate`: only
+/// `generate` changes the host, and only after every check has passed.
+pub fn refuse_create_device_nodes(command: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "--create-device-nodes is an option of generate alone: {command} never changes the \
+         host; run `mig-cdi-gen generate --create-device-nodes --output FILE` to create the \
+         missing MIG capability nodes while writing the spec"
+    )
 }
 
 /// The CDI kind (`vendor/class`), shared by `generate` and `docker-args`.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::args::HostArgs;
+use crate::args::{self, HostArgs};
 use crate::{docker_args, generate, list, validate};
 
 #[derive(Debug, Parser)]
@@ -22,6 +22,11 @@ Exit status: 0 success, 2 error."
 pub struct Cli {
     #[command(flatten)]
     pub host: HostArgs,
+    /// `mig-cdi-gen --create-device-nodes generate`: the position the flag
+    /// had when it was global. An option of `generate` now; refused before
+    /// any other command.
+    #[arg(long = "create-device-nodes", hide = true)]
+    pub create_device_nodes: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,12 +44,30 @@ pub enum Command {
     DockerArgs(docker_args::DockerArgsArgs),
 }
 
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::List(_) => "list",
+            Command::Generate(_) => "generate",
+            Command::Validate(_) => "validate",
+            Command::DockerArgs(_) => "docker-args",
+        }
+    }
+}
+
 impl Cli {
     /// Run the command; its exit status, or the error to print.
     pub fn run(&self) -> Result<ExitCode> {
+        if self.create_device_nodes && !matches!(self.command, Command::Generate(_)) {
+            return Err(args::refuse_create_device_nodes(self.command.name()));
+        }
         match &self.command {
             Command::List(args) => list::run(&self.host, args),
-            Command::Generate(args) => generate::run(&self.host, args),
+            Command::Generate(args) => {
+                let mut args = args.clone();
+                args.create_device_nodes |= self.create_device_nodes;
+                generate::run(&self.host, &args)
+            }
             Command::Validate(args) => validate::run(args),
             Command::DockerArgs(args) => docker_args::run(&self.host, args),
         }

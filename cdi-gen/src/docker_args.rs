@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use mig_cdi_core::cdi::{rules, Format, NameStrategy, RenderOptions, SchemaValidator};
 use serde::Serialize;
 
-use crate::args::{HostArgs, NamingArgs};
+use crate::args::{self, HostArgs, NamingArgs};
 use crate::discover;
 use crate::render::render_checked;
 
@@ -32,6 +32,9 @@ pub struct DockerArgsArgs {
     /// Print [{hostPath, path, major, minor, permissions}] as JSON instead.
     #[arg(long)]
     pub json: bool,
+    /// Refused: docker-args never changes the host (see `generate`).
+    #[arg(long, hide = true)]
+    pub create_device_nodes: bool,
 }
 
 /// One node for `--device`.
@@ -55,6 +58,9 @@ impl DockerDevice {
 }
 
 pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
+    if args.create_device_nodes {
+        return Err(args::refuse_create_device_nodes("docker-args"));
+    }
     args.naming.check()?;
     let name = match args.name.split_once('=') {
         Some(_) => {
@@ -82,6 +88,10 @@ pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
     };
     let schema = SchemaValidator::new()?;
     let found = discover::discover(&host.discover_options())?;
+    for warning in found.warnings() {
+        eprintln!("mig-cdi-gen: warning: {warning}");
+    }
+    found.require_host_nodes(false)?;
     let spec = render_checked(&found, &render, Format::Json, &schema)?.spec;
     let Some(device) = spec.devices.iter().find(|d| d.name == name) else {
         let index_names: Vec<String> = found

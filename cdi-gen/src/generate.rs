@@ -21,9 +21,10 @@ use mig_cdi_core::cdi::{
 use mig_cdi_core::fsread;
 
 use crate::args::{HostArgs, NamingArgs};
-use crate::atomic_write;
+use crate::atomic_write::AtomicFile;
 use crate::discover;
 use crate::exit::EXIT_DRIFT;
+use crate::mknod;
 use crate::render::{render_checked, CheckedSpec};
 
 /// A device naming strategy, as written on the command line.
@@ -63,7 +64,7 @@ impl From<FormatArg> for Format {
     }
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 #[command(after_long_help = "\
 Runtimes (podman, containerd, CRI-O, docker with CDI on) read specs from \
 /etc/cdi and /var/run/cdi: only *.json and *.yaml directly in those folders. \
@@ -102,6 +103,12 @@ pub struct GenerateArgs {
     /// devices added, removed or changed. Exit 0 when equal, 1 when not.
     #[arg(long, requires = "output")]
     pub check: bool,
+    /// Create missing GPU-instance and compute-instance capability nodes
+    /// under /dev/nvidia-caps (mknod, with the driver's mode), once every
+    /// node, the spec and its check have passed. Nothing else is ever
+    /// created. Also accepted before the command.
+    #[arg(long)]
+    pub create_device_nodes: bool,
 }
 
 /// Where the bytes go.
@@ -118,6 +125,7 @@ struct Settings {
     format: Format,
     target: Target,
     check: bool,
+    create_device_nodes: bool,
 }
 
 fn settings(host: &HostArgs, args: &GenerateArgs) -> Result<Settings> {
@@ -152,6 +160,12 @@ fn settings(host: &HostArgs, args: &GenerateArgs) -> Result<Settings> {
     if args.check && matches!(target, Target::Stdout) {
         bail!("--check compares with a file: give it with --output FILE");
     }
+    if args.check && args.create_device_nodes {
+        bail!(
+            "--check writes nothing, so it does not create device nodes either: drop \
+             --create-device-nodes (or --check)"
+        );
+    }
     Ok(Settings {
         render: RenderOptions {
             vendor: args.naming.vendor.clone(),
@@ -162,6 +176,7 @@ fn settings(host: &HostArgs, args: &GenerateArgs) -> Result<Settings> {
         format,
         target,
         check: args.check,
+        create_device_nodes: args.create_device_nodes,
     })
 }
 
@@ -169,6 +184,10 @@ pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
     let settings = settings(host, args)?;
     let schema = SchemaValidator::new()?;
     let found = discover::discover(&host.discover_options())?;
+    for warning in found.warnings() {
+        eprintln!("mig-cdi-gen: warning: {warning}");
+    }
+    let to_create = found.require_host_nodes(settings.create_device_nodes)?;
     // The bytes written (or compared) are the very bytes checked.
     let CheckedSpec { spec, bytes, .. } =
         render_checked(&found, &settings.render, settings.format, &schema)?;
@@ -179,18 +198,29 @@ pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
             spec.cdi_version, settings.render.class
         );
     }
-    for path in &found.created {
-        eprintln!("mig-cdi-gen: created {}", path.display());
-    }
     if let Target::File(path) = &settings.target {
         for warning in same_folder_conflicts(path, &spec, &schema) {
             eprintln!("mig-cdi-gen: warning: {warning}");
         }
     }
+    // Every check has passed: only now is the host changed, and only by
+    // creating the missing capability nodes that were asked for (none
+    // with --check).
+    let create_nodes = || -> Result<()> {
+        for path in mknod::create_missing(&to_create)? {
+            eprintln!("mig-cdi-gen: created {}", path.display());
+        }
+        Ok(())
+    };
     match (&settings.target, settings.check) {
         (Target::File(path), true) => check(path, &spec, &bytes, settings.format, &schema),
         (Target::File(path), false) => {
-            let written = atomic_write::write(path, &bytes)?;
+            // The temporary file first: an output that cannot be written
+            // fails before any node is created.
+            let mut file = AtomicFile::create(path)?;
+            create_nodes()?;
+            file.write_all(&bytes)?;
+            let written = file.commit()?;
             for leftover in &written.leftovers_removed {
                 eprintln!(
                     "mig-cdi-gen: removed {}, left by an interrupted write",
@@ -208,6 +238,7 @@ pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         (Target::Stdout, _) => {
+            create_nodes()?;
             let mut out = std::io::stdout().lock();
             out.write_all(&bytes)
                 .and_then(|()| out.flush())

@@ -11,7 +11,7 @@ use mig_cdi_core::nodes::{DeviceKind, DeviceNode};
 use mig_cdi_core::snapshot::{Gpu, Snapshot};
 use serde_json::json;
 
-use crate::args::HostArgs;
+use crate::args::{self, HostArgs};
 use crate::discover::{self, Discovery};
 
 #[derive(Debug, clap::Args)]
@@ -22,10 +22,20 @@ pub struct ListArgs {
     /// List the GPU-instance profiles of each GPU (like `nvidia-smi mig -lgip`).
     #[arg(long)]
     pub profiles: bool,
+    /// Refused: list never changes the host (see `generate`).
+    #[arg(long, hide = true)]
+    pub create_device_nodes: bool,
 }
 
 pub fn run(host: &HostArgs, args: &ListArgs) -> Result<ExitCode> {
+    if args.create_device_nodes {
+        return Err(args::refuse_create_device_nodes("list"));
+    }
     let found = discover::discover(&host.discover_options())?;
+    for warning in found.warnings() {
+        eprintln!("mig-cdi-gen: warning: {warning}");
+    }
+    found.require_host_nodes(false)?;
     print(&found, args)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -69,7 +79,6 @@ fn devices_json(found: &Discovery) -> serde_json::Value {
             v
         }).collect::<Vec<_>>(),
         "controlNodes": found.inventory.control_nodes,
-        "createdNodes": found.created,
     })
 }
 
@@ -188,9 +197,6 @@ fn devices_table(found: &Discovery) -> String {
         "\nControl nodes (every container): {}",
         control.join(", ")
     );
-    for path in &found.created {
-        let _ = writeln!(out, "Created {}", path.display());
-    }
     out
 }
 
