@@ -46,7 +46,8 @@ fn machine(name: &str) -> Machine {
     };
     nvml_sim::fakeroot::build(&desc, dir.path(), &options).expect("fake root");
     std::env::set_var(nvml_sim::MACHINE_ENV, &file);
-    let snapshot = nvml::take_snapshot(sim_lib().as_os_str()).expect("snapshot");
+    let snapshot =
+        nvml::take_snapshot(sim_lib().as_os_str(), nvml::Reads::default()).expect("snapshot");
     let tables = DriverTables::load(dir.path()).expect("tables");
     Machine {
         _dir: dir,

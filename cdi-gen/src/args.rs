@@ -11,6 +11,7 @@ use clap::Args;
 use mig_cdi_core::cdi::rules;
 
 use crate::discover::DiscoverOptions;
+use crate::nvml::Reads;
 
 /// Where the driver lives.
 #[derive(Debug, Clone, Args)]
@@ -28,12 +29,13 @@ pub struct HostArgs {
 }
 
 impl HostArgs {
-    /// Where discovery looks.
-    pub fn discover_options(&self) -> DiscoverOptions {
+    /// Where discovery looks, and what the command needs it to read.
+    pub fn discover_options(&self, reads: Reads) -> DiscoverOptions {
         DiscoverOptions {
             root: self.root.clone(),
             dev_root: self.dev_root.clone(),
             nvml_lib: self.nvml_lib.clone(),
+            reads,
         }
     }
 

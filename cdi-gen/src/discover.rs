@@ -18,12 +18,13 @@ use mig_cdi_core::snapshot::Snapshot;
 
 use crate::nvml;
 
-/// Where to look.
+/// Where to look, and what to read beyond what every command needs.
 #[derive(Debug, Clone)]
 pub struct DiscoverOptions {
     pub root: PathBuf,
     pub dev_root: PathBuf,
     pub nvml_lib: OsString,
+    pub reads: nvml::Reads,
 }
 
 /// Everything known about the node, checked against the host.
@@ -44,7 +45,7 @@ pub struct Discovery {
 }
 
 pub fn discover(options: &DiscoverOptions) -> Result<Discovery> {
-    let snapshot = nvml::take_snapshot(&options.nvml_lib)?;
+    let snapshot = nvml::take_snapshot(&options.nvml_lib, options.reads)?;
     // Capability minors matter only where some GPU is in MIG mode.
     let tables = if snapshot.gpus.iter().any(|g| g.mig_enabled()) {
         DriverTables::load(&options.root)?

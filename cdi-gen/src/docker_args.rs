@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::args::{self, HostArgs, NamingArgs};
 use crate::discover;
+use crate::nvml::Reads;
 use crate::render::render_checked;
 
 #[derive(Debug, clap::Args)]
@@ -87,7 +88,7 @@ pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
         dev_root: host.host_path_root()?,
     };
     let schema = SchemaValidator::new()?;
-    let found = discover::discover(&host.discover_options())?;
+    let found = discover::discover(&host.discover_options(Reads::default()))?;
     for warning in found.warnings() {
         eprintln!("mig-cdi-gen: warning: {warning}");
     }

@@ -25,6 +25,7 @@ use crate::atomic_write::AtomicFile;
 use crate::discover;
 use crate::exit::EXIT_DRIFT;
 use crate::mknod;
+use crate::nvml::Reads;
 use crate::render::{render_checked, CheckedSpec};
 
 /// A device naming strategy, as written on the command line.
@@ -183,7 +184,7 @@ fn settings(host: &HostArgs, args: &GenerateArgs) -> Result<Settings> {
 pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
     let settings = settings(host, args)?;
     let schema = SchemaValidator::new()?;
-    let found = discover::discover(&host.discover_options())?;
+    let found = discover::discover(&host.discover_options(Reads::default()))?;
     for warning in found.warnings() {
         eprintln!("mig-cdi-gen: warning: {warning}");
     }

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::args::{self, HostArgs};
 use crate::discover::{self, Discovery};
+use crate::nvml::Reads;
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
@@ -31,7 +32,11 @@ pub fn run(host: &HostArgs, args: &ListArgs) -> Result<ExitCode> {
     if args.create_device_nodes {
         return Err(args::refuse_create_device_nodes("list"));
     }
-    let found = discover::discover(&host.discover_options())?;
+    // The profile tables cost NVML calls nothing but --profiles uses.
+    let reads = Reads {
+        profiles: args.profiles,
+    };
+    let found = discover::discover(&host.discover_options(reads))?;
     for warning in found.warnings() {
         eprintln!("mig-cdi-gen: warning: {warning}");
     }
