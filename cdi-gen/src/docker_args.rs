@@ -87,12 +87,12 @@ pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
         strategies: NameStrategy::ALL.to_vec(),
         dev_root: host.host_path_root()?,
     };
-    let schema = SchemaValidator::new()?;
     let found = discover::discover(&host.discover_options(Reads::default()))?;
     for warning in found.warnings() {
         eprintln!("mig-cdi-gen: warning: {warning}");
     }
     found.require_host_nodes(false)?;
+    let schema = SchemaValidator::new()?;
     let spec = render_checked(&found, &render, Format::Json, &schema)?.spec;
     let Some(device) = spec.devices.iter().find(|d| d.name == name) else {
         let index_names: Vec<String> = found

@@ -183,8 +183,9 @@ fn settings(host: &HostArgs, args: &GenerateArgs) -> Result<Settings> {
 
 pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
     let settings = settings(host, args)?;
-    let schema = SchemaValidator::new()?;
     let found = discover::discover(&host.discover_options(Reads::default()))?;
+    // Compiled after discovery, into the memory discovery has just freed.
+    let schema = SchemaValidator::new()?;
     for warning in found.warnings() {
         eprintln!("mig-cdi-gen: warning: {warning}");
     }
