@@ -30,7 +30,7 @@ fn main() -> ExitCode {
 /// large tables (the driver's mig-minors, the schema compiler's, regex's
 /// UTF-8 map) takes a page fault for each page, each time. Freeing one
 /// large block raises both thresholds (glibc's dynamic threshold,
-/// mallopt(3)), after which freed memory is reused: ~75 of ~325 page
+/// mallopt(3)), after which freed memory is reused: ~80 of ~385 page
 /// faults of `generate` on a one-GPU node. Costs one fault and two system
 /// calls; elsewhere than glibc, nothing.
 fn reuse_freed_memory() {

@@ -9,7 +9,7 @@
 //! every schema document it loads against its draft's metaschema — except
 //! documents hosted there, the metaschemas themselves — and the first such
 //! check compiles the metaschemas of all five drafts it knows: ~12.7 M
-//! instructions and ~300 page faults, half of a whole `generate` run on a
+//! instructions and ~230 page faults, half of a whole `generate` run on a
 //! one-GPU node, spent proving a constant. The embedded schema is checked
 //! against the draft-07 metaschema by a test instead
 //! (`embedded_schema_is_valid_draft_07`, which compiles it under `file:`
