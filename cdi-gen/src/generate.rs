@@ -3,10 +3,12 @@
 //! (`--check`) for node images and boot units.
 //!
 //! Order of work: check the flags (no I/O), discover (NVML + /proc + /dev,
-//! every node checked), render (pure) and serialise once, check exactly
-//! those bytes against the schema and the CDI rules, and only then write
-//! or compare them. A failure at any step leaves the output file as it
-//! was.
+//! every node examined, nothing changed), render (pure) and serialise
+//! once, check exactly those bytes against the schema and the CDI rules,
+//! create the output's temporary file, and only then change the host —
+//! the missing capability nodes `--create-device-nodes` asked for — and
+//! write or compare the bytes. A failure at any step leaves the output
+//! file as it was, and the host too unless it comes after the nodes.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
