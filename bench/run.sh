@@ -5,10 +5,12 @@
 #     7 MIG devices each (simulator included): median time, peak RSS;
 #   - the mig-cdi-hook process on the 8-GPU spec vs /bin/true;
 #   - `runc run` and `crun run` of a /bin/true container with our hook
-#     injecting a MIG device vs /bin/true as the hook.
+#     injecting a MIG device vs /bin/true as the hook;
+#   - `runc run` through mig-cdi-runtime writing a MIG device into
+#     config.json vs `runc run` with the edits already there.
 # Prints a table (bench/report.py); raw hyperfine JSON is kept in $OUT_DIR.
 #
-#   sudo bench/run.sh   (RUNS=200 by default; OUT_DIR=a temp dir; KEEP_WORK=1 keeps
+#   bench/run.sh, as root   (RUNS=200 by default; OUT_DIR=a temp dir; KEEP_WORK=1 keeps
 #                        the fake roots, specs and bundles for profiling)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -120,6 +122,37 @@ for rt in runc crun; do
         hyperfine -N --style none --warmup 3 --runs "$((RUNS / ROUNDS + 1))" \
             --export-json "$OUT_DIR/$rt-$round.json" "${order[@]}" >/dev/null
     done
+done
+
+# 4. runc run through mig-cdi-runtime writing MIG device 3:1 into
+#    config.json vs runc run of the same container with those edits already
+#    there. The wrapper re-reads, re-checks and rewrites config.json on
+#    every run (its edits are idempotent), as it does for a new container.
+ln -sf "$HOOK" "$work/mig-cdi-runtime"
+printf 'runtime = %s\nroot = %s\nspec-dir = %s\n' "$(command -v runc)" "$work/root-8" "$work/cdi" \
+    >"$work/mig-cdi-runtime.conf"
+mkdir -p "$work/rt-wrap" "$work/rt-plain"
+python3 - "$work/rt-wrap/config.json" /var/lib/mig-cdi-tests/rootfs <<'PY'
+import json, subprocess, sys, tempfile, os
+out, rootfs = sys.argv[1], sys.argv[2]
+with tempfile.TemporaryDirectory() as d:
+    subprocess.run(["runc", "spec", "-b", d], check=True)
+    spec = json.load(open(os.path.join(d, "config.json")))
+spec["root"] = {"path": rootfs, "readonly": True}
+spec["process"]["terminal"] = False
+spec["process"]["args"] = ["/bin/true"]
+spec["process"]["env"].append("NVIDIA_VISIBLE_DEVICES=3:1")
+spec["linux"]["resources"]["devices"] = [{"allow": False, "access": "rwm"}]
+json.dump(spec, open(out, "w"))
+PY
+"$work/mig-cdi-runtime" run -b "$work/rt-wrap" bench-mig-cdi-rt-prep >/dev/null
+cp "$work/rt-wrap/config.json" "$work/rt-plain/config.json"
+for round in $(seq "$ROUNDS"); do
+    a=("-n" "runc run via mig-cdi-runtime" "$work/mig-cdi-runtime run -b $work/rt-wrap bench-mig-cdi-rt")
+    b=("-n" "runc run, edits in config.json" "runc run -b $work/rt-plain bench-mig-cdi-plain")
+    if [ $((round % 2)) = 0 ]; then order=("${a[@]}" "${b[@]}"); else order=("${b[@]}" "${a[@]}"); fi
+    hyperfine -N --style none --warmup 3 --runs "$((RUNS / ROUNDS + 1))" \
+        --export-json "$OUT_DIR/runtime-$round.json" "${order[@]}" >/dev/null
 done
 
 python3 bench/report.py "$OUT_DIR"

@@ -11,7 +11,8 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 use mig_cdi_core::nodes::make_dev;
-use mig_cdi_e2e::{is_root, FakeMachine};
+use mig_cdi_testkit::e2e::{self, is_root, FakeMachine};
+use mig_cdi_testkit::paths;
 use serde_json::Value;
 
 fn list_json(machine: &FakeMachine) -> Value {
@@ -211,7 +212,7 @@ fn h200_profile_table_equals_the_real_one() {
     let sim: Value =
         serde_json::from_str(&machine.gen_ok(&["list", "--profiles", "--json"])).unwrap();
     let real: Value = serde_json::from_str(
-        &fs::read_to_string(mig_cdi_e2e::repo_root().join("examples/real-h200/list-profiles.json"))
+        &fs::read_to_string(paths::repo_root().join("examples/real-h200/list-profiles.json"))
             .unwrap(),
     )
     .unwrap();
@@ -224,8 +225,7 @@ fn h200_profile_table_equals_the_real_one() {
         .map(|p| p["name"].as_str().unwrap().to_string())
         .collect();
     // The order and names of `nvidia-smi mig -lgip` in the driver snapshot.
-    let lgip =
-        fs::read_to_string(mig_cdi_e2e::h200_snapshot().join("nvidia-smi-mig-lgip.txt")).unwrap();
+    let lgip = fs::read_to_string(paths::h200_snapshot().join("nvidia-smi-mig-lgip.txt")).unwrap();
     let lgip_names: Vec<_> = lgip
         .lines()
         .filter_map(|l| l.split("MIG ").nth(1))
@@ -511,7 +511,7 @@ fn nvml_problems_say_what_to_do() {
         return;
     }
     let machine = FakeMachine::new("h200");
-    let out = std::process::Command::new(mig_cdi_e2e::bin("mig-cdi-gen"))
+    let out = std::process::Command::new(e2e::bin("mig-cdi-gen"))
         .arg("--root")
         .arg(&machine.root)
         .args(["--nvml-lib", "/nonexistent/libnvidia-ml.so.1", "list"])

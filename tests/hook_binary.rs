@@ -3,13 +3,11 @@
 //! with a real preload library that does run in a dynamic program; its own
 //! environment is never read as a request; failures are one line and exit 1.
 
-mod hook_common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use hook_common::*;
-use mig_cdi_e2e as support;
+use mig_cdi_testkit::e2e as support;
+use mig_cdi_testkit::hook::*;
 
 const PT_INTERP: u32 = 3;
 const PT_DYNAMIC: u32 = 2;

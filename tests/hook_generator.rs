@@ -5,13 +5,11 @@
 //! container must get exactly the spec's nodes (device and control nodes)
 //! with the spec's modes, each allowed (ENXIO).
 
-mod hook_common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use hook_common::*;
-use mig_cdi_e2e as support;
+use mig_cdi_testkit::e2e as support;
+use mig_cdi_testkit::hook::*;
 use serde_json::Value;
 
 /// A spec node: path, major, minor, fileMode.

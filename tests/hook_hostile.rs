@@ -7,12 +7,10 @@
 //! container either gets exactly the device's nodes inside its root or is
 //! refused with the hook's message and left as it was.
 
-mod hook_common;
-
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use hook_common::*;
+use mig_cdi_testkit::hook::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {

@@ -6,10 +6,8 @@
 //! a hook without its capabilities are refused before the container starts;
 //! no request leaves the container untouched.
 
-mod hook_common;
-
-use hook_common::*;
-use mig_cdi_e2e as support;
+use mig_cdi_testkit::e2e as support;
+use mig_cdi_testkit::hook::*;
 
 fn bundle(machine: &Machine, runtime: Runtime, request: Option<&str>) -> Bundle {
     let mut b = Bundle::new(std::path::Path::new(support::ROOTFS), PROBE);

@@ -15,13 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use mig_cdi_e2e::{bin, is_root, FakeMachine, IMAGE};
+use mig_cdi_testkit::e2e::{bin, is_root, text, FakeMachine, IMAGE};
 
 const CDI_DIR: &str = "/var/run/cdi";
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Podman is there and we may use it; otherwise say why and skip.
 fn podman_ready() -> bool {

@@ -7,7 +7,7 @@ set -euo pipefail
 
 ROOTFS_DIR=${MIG_CDI_TEST_ROOTFS:-/var/lib/mig-cdi-tests/rootfs}
 IMAGE=${MIG_CDI_TEST_IMAGE:-localhost/mig-cdi-busybox:latest}
-PACKAGES=(runc crun podman busybox-static hyperfine time)
+PACKAGES=(runc crun podman busybox-static hyperfine time docker.io containerd)
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup-runtimes: must run as root (it installs packages and mounts cgroups)" >&2

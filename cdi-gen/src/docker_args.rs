@@ -86,6 +86,7 @@ pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
         class: args.naming.class.clone(),
         strategies: NameStrategy::ALL.to_vec(),
         dev_root: host.host_path_root()?,
+        driver: None,
     };
     let found = discover::discover(&host.discover_options(Reads::default()))?;
     for warning in found.warnings() {

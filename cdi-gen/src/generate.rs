@@ -175,6 +175,7 @@ fn settings(host: &HostArgs, args: &GenerateArgs) -> Result<Settings> {
             class: args.naming.class.clone(),
             strategies: args.strategies.iter().map(|&s| s.into()).collect(),
             dev_root: host.host_path_root()?,
+            driver: None,
         },
         format,
         target,

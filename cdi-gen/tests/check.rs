@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use mig_cdi_e2e::{machine_file, FakeMachine};
+use mig_cdi_testkit::e2e::FakeMachine;
+use mig_cdi_testkit::paths::machine_file;
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mig_cdi_e2e::{bin, repo_root, FakeMachine};
+use mig_cdi_testkit::e2e::{bin, text, FakeMachine};
+use mig_cdi_testkit::paths::shared_dir;
 
 fn gen(args: &[&str]) -> Output {
     Command::new(bin("mig-cdi-gen"))
@@ -13,12 +14,8 @@ fn gen(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn testdata(rel: &str) -> Option<PathBuf> {
-    let path = repo_root().join("../shared/cdi-schema/testdata").join(rel);
+    let path = shared_dir().join("cdi-schema/testdata").join(rel);
     path.exists().then_some(path)
 }
 

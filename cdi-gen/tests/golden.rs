@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use mig_cdi_core::cdi::{self, Format, SchemaValidator};
-use mig_cdi_e2e::{repo_root, FakeMachine};
+use mig_cdi_testkit::e2e::FakeMachine;
+use mig_cdi_testkit::paths::repo_root;
 
 const STRATEGY_SETS: [(&str, &[&str]); 4] = [
     ("default", &[]),

@@ -4,7 +4,8 @@
 
 use std::process::Command;
 
-use mig_cdi_e2e::{machine_file, sim_lib, target_dir, FakeMachine};
+use mig_cdi_testkit::e2e::{sim_lib, FakeMachine};
+use mig_cdi_testkit::paths::{machine_file, target_dir};
 
 #[test]
 fn the_floor_sees_the_gpus_list_sees() {

@@ -7,34 +7,10 @@
 //! simulator's own profile tables; the seed of a failure is printed.
 
 use mig_cdi_core::cdi::{self, CdiVersion, Format, SchemaValidator};
-use mig_cdi_e2e::FakeMachine;
+use mig_cdi_testkit::e2e::FakeMachine;
+use mig_cdi_testkit::rng::Rng;
 use nvml_sim::profiles::Model;
 use serde_json::{json, Value};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            items.swap(i, j);
-        }
-    }
-}
 
 const MODELS: [(&str, Model); 3] = [
     ("A100-SXM4-80GB", Model::A100Sxm4_80Gb),
@@ -129,7 +105,7 @@ fn any_accepted_machine_gives_a_valid_deterministic_spec() {
             break;
         }
         tried += 1;
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = Rng::from_seed(seed);
         let (machine, devices) = random_machine(&mut rng);
         let text = machine.to_string();
         if nvml_sim::Machine::from_json(&text).is_err() {

@@ -10,7 +10,10 @@
 pub mod cdi;
 pub mod cgroup;
 pub mod driver;
+pub mod driver_files;
+pub mod elf;
 pub mod fsread;
+pub mod ldcache;
 pub mod nodes;
 pub mod paths;
 pub mod snapshot;

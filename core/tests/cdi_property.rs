@@ -3,47 +3,13 @@
 //! YAML, declares no more than Podman 4.3 reads, and has the same bytes
 //! whatever order the GPUs, MIG devices and nodes were enumerated in.
 //!
-//! A small seeded generator (xorshift) keeps the test deterministic and
-//! dependency-free; a failure prints the seed to replay.
+//! A small seeded generator (xorshift, the testkit's `Rng`) keeps the test
+//! deterministic and dependency-free; a failure prints the seed to replay.
 
-mod cdi_support;
-
-use cdi_support::*;
 use mig_cdi_core::cdi::{self, format, render, CdiVersion, Format, NameStrategy, RenderOptions};
 use mig_cdi_core::nodes::{Inventory, NodeRole};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            items.swap(i, j);
-        }
-    }
-    fn uuid(&mut self, prefix: &str) -> String {
-        let hex = format!("{:016x}{:016x}", self.next(), self.next());
-        format!(
-            "{prefix}-{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        )
-    }
-}
+use mig_cdi_testkit::inventory::*;
+use mig_cdi_testkit::rng::Rng;
 
 fn random_inventory(rng: &mut Rng) -> Inventory {
     let gpus = 1 + rng.below(8) as u32;
@@ -103,7 +69,7 @@ fn random_options(rng: &mut Rng) -> RenderOptions {
 fn random_inventories_give_valid_deterministic_specs() {
     let schema = cdi::SchemaValidator::new().unwrap();
     for seed in 1..=300u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = Rng::from_seed(seed);
         let inventory = random_inventory(&mut rng);
         let options = random_options(&mut rng);
         let spec = render(&inventory, &options);

@@ -1,12 +1,10 @@
 //! Rendering hand-built inventories into CDI specs: names, nodes, the
 //! declared version, and validity under the schema and the rules.
 
-mod cdi_support;
-
-use cdi_support::*;
 use mig_cdi_core::cdi::{
     self, format, render, CdiVersion, Format, NameStrategy, RenderOptions, SchemaValidator, Spec,
 };
+use mig_cdi_testkit::inventory::*;
 
 fn names(spec: &Spec) -> Vec<&str> {
     spec.devices.iter().map(|d| d.name.as_str()).collect()
@@ -233,4 +231,82 @@ fn an_empty_inventory_gives_a_spec_the_rules_refuse() {
     let problems = cdi::rules::check_spec(&spec);
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(problems[0].message.contains("at least one device"));
+}
+
+#[test]
+fn driver_files_become_read_only_mounts_and_hooks_with_their_own_env() {
+    use mig_cdi_core::cdi::render::{DriverEdits, HOOK_ENV};
+    use mig_cdi_core::driver_files::{DriverFile, DriverFiles, Kind};
+    let v = "580.159.04";
+    let file = |path: &str, kind: Kind| DriverFile {
+        path: path.into(),
+        host_path: path.into(),
+        kind,
+    };
+    let files = DriverFiles {
+        version: v.into(),
+        files: vec![
+            file("/usr/bin/nvidia-smi", Kind::Utility),
+            file(
+                &format!("/usr/lib64/libcuda.so.{v}"),
+                Kind::Library {
+                    soname: Some("libcuda.so.1".into()),
+                },
+            ),
+        ],
+    };
+    let options = RenderOptions {
+        driver: Some(DriverEdits {
+            files,
+            driver_root: Some("/run/nvidia/driver".into()),
+            hook_path: "/usr/local/bin/mig-cdi-hook".into(),
+        }),
+        ..RenderOptions::default()
+    };
+    let spec = render(&mig_cdi_testkit::inventory::two_gpus(), &options);
+    let edits = &spec.container_edits;
+    assert_eq!(edits.mounts.len(), 2);
+    assert_eq!(
+        edits.mounts[1].host_path,
+        format!("/run/nvidia/driver/usr/lib64/libcuda.so.{v}")
+    );
+    assert_eq!(
+        edits.mounts[1].container_path,
+        format!("/usr/lib64/libcuda.so.{v}")
+    );
+    assert_eq!(edits.mounts[1].options, ["ro", "nosuid", "nodev", "bind"]);
+    assert_eq!(edits.hooks.len(), 2);
+    for hook in &edits.hooks {
+        assert_eq!(hook.hook_name, "createContainer");
+        assert_eq!(hook.path, "/usr/local/bin/mig-cdi-hook");
+        assert_eq!(hook.env, [HOOK_ENV]);
+    }
+    assert_eq!(
+        edits.hooks[0].args,
+        [
+            "mig-cdi-hook",
+            "create-symlinks",
+            "--link",
+            "/usr/lib64/libcuda.so=libcuda.so.1",
+            "--link",
+            &format!("/usr/lib64/libcuda.so.1=libcuda.so.{v}"),
+        ]
+    );
+    assert_eq!(
+        edits.hooks[1].args,
+        [
+            "mig-cdi-hook",
+            "update-ldcache",
+            "--entry",
+            "libcuda.so.1=/usr/lib64/libcuda.so.1"
+        ]
+    );
+    // Still the lowest version that fits: mounts without a type and hooks
+    // are 0.3.0 features.
+    assert_eq!(spec.cdi_version, "0.5.0");
+    let bytes = serde_json::to_vec(&spec).unwrap();
+    let schema = mig_cdi_core::cdi::SchemaValidator::new().unwrap();
+    let checked =
+        mig_cdi_core::cdi::check_document(&bytes, mig_cdi_core::cdi::Format::Json, &schema);
+    assert!(checked.is_valid(), "{:?}", checked.problems);
 }

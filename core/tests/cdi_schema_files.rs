@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use mig_cdi_core::cdi::{self, schema, Format, SchemaValidator};
+use mig_cdi_testkit::paths::shared_dir;
 
 fn shared_schema_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/cdi-schema");
+    let dir = shared_dir().join("cdi-schema");
     if dir.is_dir() {
         Some(dir)
     } else {

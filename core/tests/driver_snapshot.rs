@@ -9,11 +9,7 @@ use std::path::{Path, PathBuf};
 use mig_cdi_core::driver::{
     parse_mig_minors, parse_proc_devices, Capability, DriverError, DriverParams, DriverTables,
 };
-
-const SNAPSHOT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/driver/h200-580.159.04"
-);
+use mig_cdi_testkit::paths::H200_SNAPSHOT as SNAPSHOT;
 
 fn root() -> &'static Path {
     Path::new(SNAPSHOT)

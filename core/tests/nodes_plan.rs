@@ -3,15 +3,13 @@
 //! driver and NVML disagree.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mig_cdi_core::driver::DriverTables;
 use mig_cdi_core::nodes::{self, DeviceKind, DeviceNode, HostProblem, NodeRole};
 use mig_cdi_core::snapshot::{Gpu, MigDevice, MigMode, Snapshot};
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/driver/h200-580.159.04")
-}
+use mig_cdi_testkit::e2e::{is_root, mknod};
+use mig_cdi_testkit::paths::h200_snapshot;
 
 fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
@@ -29,7 +27,7 @@ fn copy_tree(from: &Path, to: &Path) {
 /// A writable copy of the snapshot's proc/ tree.
 fn writable_root() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture().join("proc"), &dir.path().join("proc"));
+    copy_tree(&h200_snapshot().join("proc"), &dir.path().join("proc"));
     dir
 }
 
@@ -87,7 +85,7 @@ fn node(path: &str, major: u32, minor: u32, mode: u32, role: NodeRole) -> Device
 
 #[test]
 fn real_h200_with_mig_disabled_needs_its_gpu_node_and_the_control_nodes() {
-    let tables = DriverTables::load(&fixture()).unwrap();
+    let tables = DriverTables::load(&h200_snapshot()).unwrap();
     let inventory = nodes::plan(&snapshot(vec![h200(0, 0, false, vec![])]), &tables).unwrap();
     assert_eq!(inventory.devices.len(), 1);
     let gpu = &inventory.devices[0];
@@ -190,7 +188,7 @@ fn capability_nodes_are_keyed_by_the_gpu_minor_not_the_nvml_index() {
 #[test]
 fn a_mig_device_without_its_capability_file_is_an_error_naming_the_file() {
     // The real snapshot has MIG disabled: no gpu0/mig/gi*/ files exist.
-    let tables = DriverTables::load(&fixture()).unwrap();
+    let tables = DriverTables::load(&h200_snapshot()).unwrap();
     let err = nodes::plan(
         &snapshot(vec![h200(0, 0, true, vec![mig(0, 7, 0)])]),
         &tables,
@@ -245,7 +243,7 @@ fn the_proc_only_capability_model_is_an_error_that_says_what_to_change() {
 
 #[test]
 fn nvml_and_the_kernel_module_disagreeing_on_a_minor_is_refused() {
-    let tables = DriverTables::load(&fixture()).unwrap();
+    let tables = DriverTables::load(&h200_snapshot()).unwrap();
     let err = nodes::plan(&snapshot(vec![h200(0, 3, false, vec![])]), &tables)
         .unwrap_err()
         .to_string();
@@ -271,30 +269,9 @@ fn dev_t_encoding_round_trips_large_numbers() {
     }
 }
 
-fn running_as_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn mknod(path: &Path, major: u32, minor: u32) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let status = std::process::Command::new("mknod")
-        .arg(path)
-        .arg("c")
-        .arg(major.to_string())
-        .arg(minor.to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[test]
 fn host_check_finds_missing_wrong_and_fake_nodes() {
-    if !running_as_root() {
+    if !is_root() {
         eprintln!("skipped: mknod needs root");
         return;
     }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mig_cdi_hook::cli::Settings;
+use mig_cdi_hook::host::RealHost;
 use mig_cdi_hook::kernel::RealKernel;
 use mig_cdi_hook::log::Log;
 use mig_cdi_hook::run::run;
@@ -112,7 +113,15 @@ fn setup() -> Setup {
     let settings = Settings::from_args(args).expect("settings");
     let state = state.to_string().into_bytes();
     // First run injects the nodes; the measured runs find and keep them.
-    run(&settings, &state, &mut RealKernel::new(), &mut Log::none()).expect("first run");
+    let host = RealHost::new(&settings.root);
+    run(
+        &settings,
+        &state,
+        &host,
+        &mut RealKernel::new(),
+        &mut Log::none(),
+    )
+    .expect("first run");
     Setup {
         _dir: dir,
         settings,
@@ -124,9 +133,12 @@ fn setup() -> Setup {
 fn whole_decision_path_8x7_spec(bencher: divan::Bencher) {
     let s = setup();
     bencher.bench_local(|| {
+        // A fresh host each run: the live tables are read every time, as
+        // in the process.
         run(
             &s.settings,
             &s.state,
+            &RealHost::new(&s.settings.root),
             &mut RealKernel::new(),
             &mut Log::none(),
         )

@@ -9,8 +9,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::HookError;
-use crate::plan::CgroupMode;
+/// How the container's device access is enforced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupMode {
+    /// cgroup v1 `devices` controller; the container's cgroup folder.
+    V1 { dir: PathBuf },
+    /// cgroup v2 (eBPF from config.json), or no devices controller.
+    Unified,
+}
 
 /// The container's v1 devices cgroup path, if it has one.
 pub fn devices_path(proc_cgroup: &str) -> Option<&str> {
@@ -73,23 +79,6 @@ pub fn mode(proc_cgroup: &str, mountinfo: &str) -> Result<CgroupMode, String> {
     Ok(CgroupMode::V1 {
         dir: PathBuf::from(unescape(mountpoint)).join(rel),
     })
-}
-
-/// Read the files for `pid`.
-pub fn detect(pid: i32) -> Result<CgroupMode, HookError> {
-    let read = |path: String| {
-        std::fs::read_to_string(&path).map_err(|source| HookError::Io {
-            op: "read",
-            path: path.into(),
-            source,
-        })
-    };
-    let proc_cgroup = read(format!("/proc/{pid}/cgroup"))?;
-    if devices_path(&proc_cgroup).is_none() {
-        return Ok(CgroupMode::Unified);
-    }
-    let mountinfo = read("/proc/self/mountinfo".to_string())?;
-    mode(&proc_cgroup, &mountinfo).map_err(HookError::Cgroup)
 }
 
 #[cfg(test)]

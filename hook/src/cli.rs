@@ -4,10 +4,10 @@
 //! binary whose start-up time is part of every container start.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::HookError;
-use crate::spec::DEFAULT_SPEC_DIRS;
+use mig_cdi_core::cdi::folders::DEFAULT_SPEC_DIRS;
 
 pub const HELP: &str = "\
 mig-cdi-hook: give a container the one MIG device it asks for, safely.
@@ -29,12 +29,21 @@ container's devices cgroup. All or nothing.
 
 USAGE:
     mig-cdi-hook [OPTIONS] [prestart|createRuntime]
-    mig-cdi-hook [OPTIONS] add-to-bundle BUNDLE
+    mig-cdi-hook [--log FILE] create-symlinks --link PATH=TARGET...
+    mig-cdi-hook [--log FILE] update-ldcache --entry SONAME=PATH...
+    mig-cdi-hook runtime RUNTIME-ARGS...   (or called as mig-cdi-runtime)
 
-add-to-bundle is for engines without hook configuration (docker without
-CDI): a wrapper runtime calls it before `runc create`; when the bundle's
-config.json requests a device, it appends this hook (with the same OPTIONS)
-to hooks.createRuntime. Otherwise the bundle is left as it is.
+create-symlinks and update-ldcache are createContainer hooks a spec with the
+driver's libraries names (mig-cdi-gen writes them): inside the container root,
+never following a link out of it and running nothing from the image, they
+make the libraries' soname links and add them to the image's loader cache
+(/etc/ld.so.cache, rewritten atomically with the image's entries kept).
+
+For engines without hook configuration or CDI (docker without CDI,
+containerd 1.6, Kubernetes RuntimeClasses), the same binary called as
+mig-cdi-runtime is an OCI runtime wrapper that writes the device into
+config.json before runc or crun creates the container, so the runtime owns
+the nodes and device rules (see `mig-cdi-runtime --mig-cdi-help`).
 
 OPTIONS:
     --spec-dir DIR   CDI spec directory; repeat for several, later ones win
@@ -51,8 +60,10 @@ EXIT STATUS:
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Run,
-    /// Add the hook to `<bundle>/config.json` when it requests a device.
-    AddToBundle(PathBuf),
+    /// `create-symlinks`: `(link, target)` in the container.
+    CreateSymlinks(Vec<(String, String)>),
+    /// `update-ldcache`: `(soname, path)` entries for the container's cache.
+    UpdateLdcache(Vec<(String, String)>),
     Help,
     Version,
 }
@@ -73,6 +84,7 @@ impl Settings {
             root: PathBuf::from("/"),
             log: None,
         };
+        let mut pairs: Vec<(String, String)> = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let text = arg
@@ -96,16 +108,22 @@ impl Settings {
                 "--spec-dir" => settings.spec_dirs.push(value(flag)?),
                 "--root" => settings.root = value(flag)?,
                 "--log" => settings.log = Some(value(flag)?),
+                "--link" | "--entry" => {
+                    let pair = value(flag)?.display().to_string();
+                    let (a, b) = pair
+                        .split_once('=')
+                        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                        .ok_or_else(|| {
+                            HookError::Usage(format!("{flag} takes NAME=VALUE, not {pair:?}"))
+                        })?;
+                    pairs.push((a.to_string(), b.to_string()));
+                }
+                "create-symlinks" => settings.action = Action::CreateSymlinks(Vec::new()),
+                "update-ldcache" => settings.action = Action::UpdateLdcache(Vec::new()),
                 "-h" | "--help" => settings.action = Action::Help,
                 "-V" | "--version" => settings.action = Action::Version,
                 // The stage, as NVIDIA's hook takes it: documentation only.
                 "prestart" | "createRuntime" => {}
-                "add-to-bundle" => {
-                    let bundle = args.next().filter(|b| !b.is_empty()).ok_or_else(|| {
-                        HookError::Usage("add-to-bundle needs a bundle folder".into())
-                    })?;
-                    settings.action = Action::AddToBundle(PathBuf::from(bundle));
-                }
                 other => {
                     return Err(HookError::Usage(format!(
                         "unexpected argument {other:?} (mig-cdi-hook runs as a prestart or \
@@ -114,33 +132,19 @@ impl Settings {
                 }
             }
         }
+        match &mut settings.action {
+            Action::CreateSymlinks(list) | Action::UpdateLdcache(list) => *list = pairs,
+            _ if !pairs.is_empty() => {
+                return Err(HookError::Usage(
+                    "--link and --entry go with create-symlinks and update-ldcache".into(),
+                ))
+            }
+            _ => {}
+        }
         if settings.spec_dirs.is_empty() {
             settings.spec_dirs = DEFAULT_SPEC_DIRS.iter().map(PathBuf::from).collect();
         }
         Ok(settings)
-    }
-}
-
-impl Settings {
-    /// The options, as arguments a hook entry can carry again.
-    pub fn hook_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        let defaults: Vec<PathBuf> = DEFAULT_SPEC_DIRS.iter().map(PathBuf::from).collect();
-        if self.spec_dirs != defaults {
-            for dir in &self.spec_dirs {
-                args.push("--spec-dir".to_string());
-                args.push(dir.display().to_string());
-            }
-        }
-        if self.root != Path::new("/") {
-            args.push("--root".to_string());
-            args.push(self.root.display().to_string());
-        }
-        if let Some(log) = &self.log {
-            args.push("--log".to_string());
-            args.push(log.display().to_string());
-        }
-        args
     }
 }
 
@@ -181,26 +185,23 @@ mod tests {
     }
 
     #[test]
-    fn add_to_bundle() {
-        let s = parse(&["--root", "/r", "add-to-bundle", "/b"]).unwrap();
-        assert_eq!(s.action, Action::AddToBundle(PathBuf::from("/b")));
-        assert!(parse(&["add-to-bundle"]).is_err());
+    fn container_stages() {
         let s = parse(&[
-            "--spec-dir",
-            "/c",
-            "--log",
-            "/l",
-            "add-to-bundle",
-            "/b",
-            "--root",
-            "/r",
+            "create-symlinks",
+            "--link",
+            "/usr/lib64/libcuda.so.1=libcuda.so.580.1",
+            "--link=/usr/lib64/libcuda.so=libcuda.so.1",
         ])
         .unwrap();
         assert_eq!(
-            s.hook_args(),
-            ["--spec-dir", "/c", "--root", "/r", "--log", "/l"]
+            s.action,
+            Action::CreateSymlinks(vec![
+                ("/usr/lib64/libcuda.so.1".into(), "libcuda.so.580.1".into()),
+                ("/usr/lib64/libcuda.so".into(), "libcuda.so.1".into()),
+            ])
         );
-        assert!(parse(&[]).unwrap().hook_args().is_empty());
+        assert!(parse(&["update-ldcache", "--entry", "novalue"]).is_err());
+        assert!(parse(&["--link", "/a=b"]).is_err());
     }
 
     #[test]

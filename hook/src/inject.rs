@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 
-use crate::error::HookError;
 use crate::kernel::{Dir, Entry, Kernel};
 use crate::log::Log;
 use crate::plan::InjectionPlan;
@@ -42,6 +41,37 @@ enum Undo {
     },
 }
 
+/// Why the plan could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(
+        "cannot open the container root {} in the mount namespace of pid {pid}: {source}; is \
+         the hook installed as prestart or createRuntime, and run as root?",
+        root.display()
+    )]
+    OpenRoot {
+        root: PathBuf,
+        pid: i32,
+        source: io::Error,
+    },
+    /// A step failed; what this run had made is undone (`leftovers`: what
+    /// could not be).
+    #[error(
+        "{why} (container root {}); {}",
+        root.display(),
+        if leftovers.is_empty() {
+            "nothing was changed (what this run had made is removed)".to_string()
+        } else {
+            format!("cleanup also failed for {}", leftovers.join(", "))
+        }
+    )]
+    Step {
+        why: String,
+        root: PathBuf,
+        leftovers: Vec<String>,
+    },
+}
+
 /// Why one step failed (before rollback is described).
 struct Failure(String);
 
@@ -53,31 +83,23 @@ pub fn apply(
     plan: &InjectionPlan,
     kernel: &mut dyn Kernel,
     log: &mut Log,
-) -> Result<Report, HookError> {
-    let root = kernel.open_root(plan.pid, &plan.root).map_err(|err| {
-        HookError::Inject(format!(
-            "cannot open the container root {} in the mount namespace of pid {}: {err}; is the \
-             hook installed as prestart or createRuntime, and run as root?",
-            plan.root.display(),
-            plan.pid
-        ))
-    })?;
+) -> Result<Report, ApplyError> {
+    let root = kernel
+        .open_root(plan.pid, &plan.root)
+        .map_err(|source| ApplyError::OpenRoot {
+            root: plan.root.clone(),
+            pid: plan.pid,
+            source,
+        })?;
     let mut undo = Vec::new();
     let mut report = Report::default();
     match run(plan, kernel, root, &mut undo, &mut report, log) {
         Ok(()) => Ok(report),
-        Err(Failure(why)) => {
-            let leftovers = rollback(kernel, undo, log);
-            let tail = if leftovers.is_empty() {
-                "nothing was changed (what this run had made is removed)".to_string()
-            } else {
-                format!("cleanup also failed for {}", leftovers.join(", "))
-            };
-            Err(HookError::Inject(format!(
-                "{why} (container root {}); {tail}",
-                plan.root.display()
-            )))
-        }
+        Err(Failure(why)) => Err(ApplyError::Step {
+            why,
+            leftovers: rollback(kernel, undo, log),
+            root: plan.root.clone(),
+        }),
     }
 }
 
@@ -233,7 +255,7 @@ fn rollback(k: &mut dyn Kernel, undo: Vec<Undo>, log: &mut Log) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::tests::{Op, Recording};
+    use crate::kernel::recording::{Op, Recording};
     use crate::plan::{CgroupWrite, PlannedNode};
 
     fn plan(cgroup: bool) -> InjectionPlan {

@@ -22,18 +22,16 @@
 //!
 //! No `unsafe` here: nix wraps each syscall.
 
-use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use caps::{CapSet, Capability};
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstatat, makedev, mkdirat, mknodat, umask, Mode, SFlag};
-use nix::unistd::{fchownat, unlinkat, Gid, Uid, UnlinkatFlags};
+use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
 use mig_cdi_core::nodes::{dev_major, dev_minor};
 
@@ -72,17 +70,17 @@ pub trait Kernel {
     fn remove(&mut self, dir: Dir, name: &str, is_dir: bool) -> io::Result<()>;
     /// Write one line to a cgroup control file (`devices.allow`).
     fn write_cgroup(&mut self, file: &Path, line: &str) -> io::Result<()>;
-}
-
-/// The hook's own effective capabilities, euid and egid.
-pub fn own_privileges() -> io::Result<(HashSet<Capability>, u32, u32)> {
-    let effective = caps::read(None, CapSet::Effective)
-        .map_err(|e| io::Error::other(format!("cannot read own capabilities: {e}")))?;
-    Ok((
-        effective,
-        nix::unistd::geteuid().as_raw(),
-        nix::unistd::getegid().as_raw(),
-    ))
+    /// The target of symlink `name` in `dir` (`None`: not a symlink, or
+    /// missing).
+    fn link_target(&mut self, dir: Dir, name: &str) -> io::Result<Option<String>>;
+    /// Make symlink `name` -> `target` in `dir` (never followed).
+    fn symlink(&mut self, dir: Dir, name: &str, target: &str) -> io::Result<()>;
+    /// The bytes of regular file `name` in `dir` (not following a final
+    /// symlink), at most `max`; `None` when it does not exist.
+    fn read_file(&mut self, dir: Dir, name: &str, max: u64) -> io::Result<Option<Vec<u8>>>;
+    /// Replace `name` in `dir` with `bytes` (mode `mode`) through a new
+    /// file renamed over it: readers see the old or the new file, whole.
+    fn replace_file(&mut self, dir: Dir, name: &str, bytes: &[u8], mode: u32) -> io::Result<()>;
 }
 
 /// The real kernel.
@@ -221,6 +219,229 @@ impl Kernel for RealKernel {
             .open(file)?;
         f.write_all(line.as_bytes())
     }
+
+    fn link_target(&mut self, dir: Dir, name: &str) -> io::Result<Option<String>> {
+        let name = component(name)?;
+        match nix::fcntl::readlinkat(self.fd(dir), name) {
+            Ok(target) => Ok(Some(target.to_string_lossy().into_owned())),
+            Err(Errno::ENOENT | Errno::EINVAL) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn symlink(&mut self, dir: Dir, name: &str, target: &str) -> io::Result<()> {
+        let name = component(name)?;
+        Ok(symlinkat(target, self.fd(dir), name)?)
+    }
+
+    fn read_file(&mut self, dir: Dir, name: &str, max: u64) -> io::Result<Option<Vec<u8>>> {
+        use std::io::Read;
+        let name = component(name)?;
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+            .resolve(IN_ROOT);
+        let fd = match openat2(self.fd(dir), name, how) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        let file = std::fs::File::from(fd);
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::other(format!("{name} is not a regular file")));
+        }
+        let mut bytes = Vec::new();
+        file.take(max + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > max {
+            return Err(io::Error::other(format!(
+                "{name} holds more than {max} bytes"
+            )));
+        }
+        Ok(Some(bytes))
+    }
+
+    fn replace_file(&mut self, dir: Dir, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
+        let name = component(name)?;
+        let tmp = format!(".{name}.mig-cdi-hook.{}", std::process::id());
+        let how = OpenHow::new()
+            .flags(
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+            )
+            .mode(Mode::from_bits_truncate(mode))
+            .resolve(IN_ROOT);
+        let mut file = std::fs::File::from(openat2(self.fd(dir), tmp.as_str(), how)?);
+        let written = file
+            .write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| {
+                nix::fcntl::renameat(self.fd(dir), tmp.as_str(), self.fd(dir), name)
+                    .map_err(io::Error::from)
+            });
+        if written.is_err() {
+            let _ = unlinkat(self.fd(dir), tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        written
+    }
+}
+
+pub mod recording {
+    //! A recording double for the injector: an in-memory container root
+    //! that records every operation. Public, so every test picks it
+    //! explicitly; production code never does.
+
+    use std::collections::BTreeMap;
+    use std::io;
+    use std::path::Path;
+
+    use nix::errno::Errno;
+
+    use super::{Dir, Entry, Kernel};
+
+    /// What the double did, in order.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Op {
+        Mkdir(String),
+        Mknod(String, u32, u32, u32),
+        Chown(String, u32, u32),
+        Remove(String),
+        Cgroup(String, String),
+        Symlink(String, String),
+        Replace(String),
+    }
+
+    /// An in-memory container root: paths are full relative paths; no
+    /// symlinks are followed (tests of resolution use the real kernel).
+    #[derive(Default)]
+    pub struct Recording {
+        pub ops: Vec<Op>,
+        pub entries: BTreeMap<String, Entry>,
+        /// Symlink targets, by path.
+        pub links: BTreeMap<String, String>,
+        /// Regular files' bytes, by path.
+        pub files: BTreeMap<String, Vec<u8>>,
+        dirs: Vec<String>,
+        /// Fail the n-th mknod (0-based) with EIO.
+        pub fail_mknod: Option<usize>,
+        pub fail_cgroup: Option<usize>,
+        mknods: usize,
+        cgroups: usize,
+    }
+
+    impl Recording {
+        fn path(&self, dir: Dir, name: &str) -> String {
+            let base = &self.dirs[dir.0];
+            if base.is_empty() {
+                name.to_string()
+            } else {
+                format!("{base}/{name}")
+            }
+        }
+        fn push_dir(&mut self, rel: &str) -> Dir {
+            self.dirs.push(rel.to_string());
+            Dir(self.dirs.len() - 1)
+        }
+    }
+
+    impl Kernel for Recording {
+        fn open_root(&mut self, _pid: i32, _root: &Path) -> io::Result<Dir> {
+            Ok(self.push_dir(""))
+        }
+        fn open_dir(&mut self, _root: Dir, rel: &str) -> io::Result<Option<Dir>> {
+            match self.entries.get(rel) {
+                Some(Entry::Directory) => Ok(Some(self.push_dir(rel))),
+                // A symlink here stands for a dangling one (ENOENT).
+                None | Some(Entry::Missing | Entry::Symlink) => Ok(None),
+                Some(_) => Err(io::Error::from_raw_os_error(Errno::ENOTDIR as i32)),
+            }
+        }
+        fn entry(&mut self, dir: Dir, name: &str) -> io::Result<Entry> {
+            let path = self.path(dir, name);
+            Ok(self.entries.get(&path).copied().unwrap_or(Entry::Missing))
+        }
+        fn mkdir(&mut self, dir: Dir, name: &str, _mode: u32) -> io::Result<()> {
+            let path = self.path(dir, name);
+            self.entries.insert(path.clone(), Entry::Directory);
+            self.ops.push(Op::Mkdir(path));
+            Ok(())
+        }
+        fn mknod(
+            &mut self,
+            dir: Dir,
+            name: &str,
+            mode: u32,
+            major: u32,
+            minor: u32,
+        ) -> io::Result<()> {
+            let n = self.mknods;
+            self.mknods += 1;
+            if self.fail_mknod == Some(n) {
+                return Err(io::Error::from_raw_os_error(Errno::EIO as i32));
+            }
+            let path = self.path(dir, name);
+            self.entries
+                .insert(path.clone(), Entry::Char { major, minor });
+            self.ops.push(Op::Mknod(path, mode, major, minor));
+            Ok(())
+        }
+        fn chown(&mut self, dir: Dir, name: &str, uid: u32, gid: u32) -> io::Result<()> {
+            let path = self.path(dir, name);
+            self.ops.push(Op::Chown(path, uid, gid));
+            Ok(())
+        }
+        fn remove(&mut self, dir: Dir, name: &str, _is_dir: bool) -> io::Result<()> {
+            let path = self.path(dir, name);
+            self.entries.remove(&path);
+            self.links.remove(&path);
+            self.files.remove(&path);
+            self.ops.push(Op::Remove(path));
+            Ok(())
+        }
+        fn write_cgroup(&mut self, file: &Path, line: &str) -> io::Result<()> {
+            let n = self.cgroups;
+            self.cgroups += 1;
+            if self.fail_cgroup == Some(n) {
+                return Err(io::Error::from_raw_os_error(Errno::EPERM as i32));
+            }
+            self.ops
+                .push(Op::Cgroup(file.display().to_string(), line.to_string()));
+            Ok(())
+        }
+        fn link_target(&mut self, dir: Dir, name: &str) -> io::Result<Option<String>> {
+            let path = self.path(dir, name);
+            Ok(self.links.get(&path).cloned())
+        }
+        fn symlink(&mut self, dir: Dir, name: &str, target: &str) -> io::Result<()> {
+            let path = self.path(dir, name);
+            if self.entries.contains_key(&path) {
+                return Err(io::Error::from_raw_os_error(Errno::EEXIST as i32));
+            }
+            self.entries.insert(path.clone(), Entry::Symlink);
+            self.links.insert(path.clone(), target.to_string());
+            self.ops.push(Op::Symlink(path, target.to_string()));
+            Ok(())
+        }
+        fn read_file(&mut self, dir: Dir, name: &str, _max: u64) -> io::Result<Option<Vec<u8>>> {
+            let path = self.path(dir, name);
+            Ok(self.files.get(&path).cloned())
+        }
+        fn replace_file(
+            &mut self,
+            dir: Dir,
+            name: &str,
+            bytes: &[u8],
+            _mode: u32,
+        ) -> io::Result<()> {
+            let path = self.path(dir, name);
+            self.entries
+                .insert(path.clone(), Entry::Other("a regular file"));
+            self.files.insert(path.clone(), bytes.to_vec());
+            self.ops.push(Op::Replace(path));
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -228,7 +449,6 @@ pub(crate) mod tests {
     //! The real kernel on temporary trees (needs root for mknod, as the
     //! hook itself does), and the recording double for the injector.
 
-    use std::collections::BTreeMap;
     use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
 
     use super::*;
@@ -317,6 +537,48 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn files_and_links_stay_inside_the_root() {
+        let (tmp, mut k, r) = root();
+        let rootfs = tmp.path().join("rootfs");
+        std::fs::create_dir(rootfs.join("etc")).unwrap();
+        let host_file = tmp.path().join("host-secret");
+        std::fs::write(&host_file, "host").unwrap();
+        let etc = k.open_dir(r, "etc").unwrap().unwrap();
+        // A cache that is a symlink to a host file is not read through.
+        symlink(&host_file, rootfs.join("etc/ld.so.cache")).unwrap();
+        assert!(k.read_file(etc, "ld.so.cache", 1 << 20).is_err());
+        // Replacing it renames over the link; the host file stays.
+        k.replace_file(etc, "ld.so.cache", b"new", 0o644).unwrap();
+        assert_eq!(std::fs::read(&host_file).unwrap(), b"host");
+        assert_eq!(
+            std::fs::read(rootfs.join("etc/ld.so.cache")).unwrap(),
+            b"new"
+        );
+        assert_eq!(
+            std::fs::metadata(rootfs.join("etc/ld.so.cache"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o644
+        );
+        assert_eq!(
+            k.read_file(etc, "ld.so.cache", 10).unwrap().as_deref(),
+            Some(&b"new"[..])
+        );
+        assert!(k.read_file(etc, "ld.so.cache", 2).is_err(), "over the cap");
+        assert_eq!(k.read_file(etc, "missing", 10).unwrap(), None);
+        // Links are made and read, never followed.
+        k.symlink(etc, "l", "/etc/shadow").unwrap();
+        assert_eq!(
+            k.link_target(etc, "l").unwrap().as_deref(),
+            Some("/etc/shadow")
+        );
+        assert_eq!(k.link_target(etc, "ld.so.cache").unwrap(), None);
+        assert!(k.symlink(etc, "../x", "y").is_err());
+    }
+
+    #[test]
     fn nodes_get_exact_mode_owner_and_never_follow_a_final_symlink() {
         let (tmp, mut k, r) = root();
         let rootfs = tmp.path().join("rootfs");
@@ -350,108 +612,5 @@ pub(crate) mod tests {
         k.remove(dev, "nvidia0", false).unwrap();
         assert_eq!(k.entry(dev, "nvidia0").unwrap(), Entry::Missing);
         assert!(k.entry(dev, "../x").is_err(), "only single components");
-    }
-
-    /// What the double did, in order.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub enum Op {
-        Mkdir(String),
-        Mknod(String, u32, u32, u32),
-        Chown(String, u32, u32),
-        Remove(String),
-        Cgroup(String, String),
-    }
-
-    /// An in-memory container root: paths are full relative paths; no
-    /// symlinks are followed (tests of resolution use the real kernel).
-    #[derive(Default)]
-    pub struct Recording {
-        pub ops: Vec<Op>,
-        pub entries: BTreeMap<String, Entry>,
-        dirs: Vec<String>,
-        /// Fail the n-th mknod (0-based) with EIO.
-        pub fail_mknod: Option<usize>,
-        pub fail_cgroup: Option<usize>,
-        mknods: usize,
-        cgroups: usize,
-    }
-
-    impl Recording {
-        fn path(&self, dir: Dir, name: &str) -> String {
-            let base = &self.dirs[dir.0];
-            if base.is_empty() {
-                name.to_string()
-            } else {
-                format!("{base}/{name}")
-            }
-        }
-        fn push_dir(&mut self, rel: &str) -> Dir {
-            self.dirs.push(rel.to_string());
-            Dir(self.dirs.len() - 1)
-        }
-    }
-
-    impl Kernel for Recording {
-        fn open_root(&mut self, _pid: i32, _root: &Path) -> io::Result<Dir> {
-            Ok(self.push_dir(""))
-        }
-        fn open_dir(&mut self, _root: Dir, rel: &str) -> io::Result<Option<Dir>> {
-            match self.entries.get(rel) {
-                Some(Entry::Directory) => Ok(Some(self.push_dir(rel))),
-                // A symlink here stands for a dangling one (ENOENT).
-                None | Some(Entry::Missing | Entry::Symlink) => Ok(None),
-                Some(_) => Err(io::Error::from_raw_os_error(Errno::ENOTDIR as i32)),
-            }
-        }
-        fn entry(&mut self, dir: Dir, name: &str) -> io::Result<Entry> {
-            let path = self.path(dir, name);
-            Ok(self.entries.get(&path).copied().unwrap_or(Entry::Missing))
-        }
-        fn mkdir(&mut self, dir: Dir, name: &str, _mode: u32) -> io::Result<()> {
-            let path = self.path(dir, name);
-            self.entries.insert(path.clone(), Entry::Directory);
-            self.ops.push(Op::Mkdir(path));
-            Ok(())
-        }
-        fn mknod(
-            &mut self,
-            dir: Dir,
-            name: &str,
-            mode: u32,
-            major: u32,
-            minor: u32,
-        ) -> io::Result<()> {
-            let n = self.mknods;
-            self.mknods += 1;
-            if self.fail_mknod == Some(n) {
-                return Err(io::Error::from_raw_os_error(Errno::EIO as i32));
-            }
-            let path = self.path(dir, name);
-            self.entries
-                .insert(path.clone(), Entry::Char { major, minor });
-            self.ops.push(Op::Mknod(path, mode, major, minor));
-            Ok(())
-        }
-        fn chown(&mut self, dir: Dir, name: &str, uid: u32, gid: u32) -> io::Result<()> {
-            let path = self.path(dir, name);
-            self.ops.push(Op::Chown(path, uid, gid));
-            Ok(())
-        }
-        fn remove(&mut self, dir: Dir, name: &str, _is_dir: bool) -> io::Result<()> {
-            let path = self.path(dir, name);
-            self.entries.remove(&path);
-            self.ops.push(Op::Remove(path));
-            Ok(())
-        }
-        fn write_cgroup(&mut self, file: &Path, line: &str) -> io::Result<()> {
-            let n = self.cgroups;
-            self.cgroups += 1;
-            if self.fail_cgroup == Some(n) {
-                return Err(io::Error::from_raw_os_error(Errno::EPERM as i32));
-            }
-            self.ops
-                .push(Op::Cgroup(file.display().to_string(), line.to_string()));
-            Ok(())
-        }
     }
 }

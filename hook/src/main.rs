@@ -10,16 +10,38 @@
 //! The binary is linked statically (see `build.rs`) and reads nothing from
 //! its own environment: loader variables cannot inject code into it.
 
+use std::ffi::OsString;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::ExitCode;
 
 use mig_cdi_hook::cli::{self, Action, Settings};
 use mig_cdi_hook::error::HookError;
-use mig_cdi_hook::{bundle, kernel, log, run};
+use mig_cdi_hook::host::RealHost;
+use mig_cdi_hook::input::MAX_CONFIG_BYTES;
+use mig_cdi_hook::runtime::{self, Edited, Invocation};
+use mig_cdi_hook::{kernel, log, run};
 
 fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    let args: Vec<OsString> = args.collect();
+    let called = Path::new(&argv0).file_name().unwrap_or_default();
+    // `<argv[0]>.conf`, where the program was called by a path.
+    let mut beside = argv0.clone();
+    beside.push(".conf");
+    let beside = Path::new(&argv0)
+        .is_absolute()
+        .then(|| std::path::PathBuf::from(beside));
+    if called == "mig-cdi-runtime" {
+        return runtime_main(args, beside);
+    }
+    if args.first().is_some_and(|a| a == "runtime") {
+        return runtime_main(args[1..].to_vec(), beside);
+    }
     let mut log = log::Log::none();
-    match start(&mut log) {
+    match start(args, &mut log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             log.line(format_args!("refused: {err}"));
@@ -29,8 +51,65 @@ fn main() -> ExitCode {
     }
 }
 
-fn start(log: &mut log::Log) -> Result<(), HookError> {
-    let settings = Settings::from_args(std::env::args_os().skip(1).collect())?;
+/// `mig-cdi-runtime`: edit the bundle for `create`/`run`, then become the
+/// real runtime.
+fn runtime_main(args: Vec<OsString>, beside: Option<std::path::PathBuf>) -> ExitCode {
+    let invocation = match Invocation::parse(
+        args,
+        beside,
+        |key| std::env::var_os(key),
+        |path| std::fs::read_to_string(path).ok(),
+    ) {
+        Ok(invocation) => invocation,
+        Err(err) => {
+            eprintln!("mig-cdi-runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if invocation.help {
+        print!("{}", runtime::HELP);
+        return ExitCode::SUCCESS;
+    }
+    let refuse = |err: &dyn std::fmt::Display| {
+        let message = format!("mig-cdi-runtime: {err}");
+        runtime::log_error(&invocation.runtime_log, &message);
+        eprintln!("{message}");
+        ExitCode::FAILURE
+    };
+    let real = match runtime::real_runtime(&invocation.settings.runtime, std::env::var_os("PATH")) {
+        Ok(real) => real,
+        Err(err) => return refuse(&err),
+    };
+    if matches!(invocation.command.as_deref(), Some("create" | "run")) {
+        let mut log = match &invocation.settings.log {
+            Some(path) => log::Log::open(path).unwrap_or_else(|_| log::Log::none()),
+            None => log::Log::none(),
+        };
+        let host = RealHost::new(&invocation.settings.root);
+        match runtime::edit_bundle(
+            &host,
+            &invocation.settings.spec_dirs,
+            &invocation.bundle,
+            &mut log,
+        ) {
+            Ok(Edited::Untouched(why)) => log.line(format_args!("{why}")),
+            Ok(Edited::Device { name, nodes }) => {
+                log.line(format_args!("wrote {name} into the bundle: {nodes:?}"))
+            }
+            Err(err) => {
+                log.line(format_args!("refused: {err}"));
+                return refuse(&err);
+            }
+        }
+    }
+    let err = std::process::Command::new(&real)
+        .args(&invocation.args)
+        .exec();
+    refuse(&format!("cannot run {}: {err}", real.display()))
+}
+
+fn start(args: Vec<OsString>, log: &mut log::Log) -> Result<(), HookError> {
+    let settings = Settings::from_args(args)?;
     match settings.action {
         Action::Help => {
             print!("{}", cli::HELP);
@@ -40,29 +119,27 @@ fn start(log: &mut log::Log) -> Result<(), HookError> {
             println!("mig-cdi-hook {}", env!("CARGO_PKG_VERSION"));
             return Ok(());
         }
-        Action::Run | Action::AddToBundle(_) => {}
+        Action::Run | Action::CreateSymlinks(_) | Action::UpdateLdcache(_) => {}
     }
     if let Some(path) = &settings.log {
         *log = log::Log::open(path)?;
     }
-    if let Action::AddToBundle(bundle) = &settings.action {
-        let exe = std::env::current_exe().map_err(|source| HookError::Io {
-            op: "locate",
-            path: "/proc/self/exe".into(),
-            source,
-        })?;
-        bundle::add_to_bundle(bundle, &settings, &exe, log)?;
-        return Ok(());
-    }
     let mut stdin = Vec::new();
     std::io::stdin()
-        .take(1 << 20)
+        .take(MAX_CONFIG_BYTES)
         .read_to_end(&mut stdin)
         .map_err(|source| HookError::Io {
             op: "read the OCI state from",
             path: "stdin".into(),
             source,
         })?;
+    let host = RealHost::new(&settings.root);
     let mut kernel = kernel::RealKernel::new();
-    run::run(&settings, &stdin, &mut kernel, log)
+    if matches!(
+        settings.action,
+        Action::CreateSymlinks(_) | Action::UpdateLdcache(_)
+    ) {
+        return run::container_stage(&settings, &stdin, &host, &mut kernel, log).map(|_| ());
+    }
+    run::run(&settings, &stdin, &host, &mut kernel, log).map(|_| ())
 }

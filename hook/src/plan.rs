@@ -1,40 +1,68 @@
-//! From a resolved, fresh device to an [`InjectionPlan`]: the checks that
-//! need the container's configuration, all pure.
+//! Stage 4, plan: from a verified device to an [`InjectionPlan`], with the
+//! checks that need the container's configuration, all pure.
 //!
-//! - CUDA's one-device rule: exactly one distinct device.
-//! - `NVIDIA_MIG_CONFIG_DEVICES` / `NVIDIA_MIG_MONITOR_DEVICES` only for a
-//!   container whose bounding set holds CAP_SYS_ADMIN (NVIDIA's notion of
-//!   privileged).
 //! - Device cgroup rules: a non-privileged container whose rules already
-//!   let it open another MIG instance's capability node is refused (MIG
-//!   isolation would be void); on cgroup v1 the plan adds `c M:m rw` for
-//!   each node the rules do not allow yet (`r` only where the spec's
-//!   `permissions` ask for no more, as mig-cdi-gen writes for capability
-//!   nodes); on cgroup v2 the runtime's eBPF
-//!   filter is built from `config.json` alone, so the rules must allow every
-//!   node already and the refusal prints the `--device-cgroup-rule` values.
+//!   let it open another MIG instance's capability node, or another GPU's
+//!   `/dev/nvidiaN`, is refused (MIG and GPU isolation would be void); on
+//!   cgroup v1 the plan adds `c M:m rw` for each node the rules do not
+//!   allow yet (`r` only where the spec's `permissions` ask for no more, as
+//!   mig-cdi-gen writes for capability nodes); on cgroup v2 the runtime's
+//!   eBPF filter is built from `config.json` alone, so the rules must allow
+//!   every node already and the refusal prints the `--device-cgroup-rule`
+//!   values.
 //! - The hook's own capabilities: it says which ones it lacks, up front.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use caps::Capability;
 use mig_cdi_core::cgroup::{self, DeviceRule};
-use mig_cdi_core::nodes::cap_node_path;
+use mig_cdi_core::paths::{cap_node_path, gpu_node_path};
 
-use crate::error::HookError;
-use crate::fresh::CheckedNode;
-use crate::request::Request;
-use crate::spec::Resolved;
+use crate::config::CapSpelling;
+use crate::host::Privileges;
+use crate::verify::{spelling_note, CheckedNode};
 
-/// How the container's device access is enforced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CgroupMode {
-    /// cgroup v1 `devices` controller; the container's cgroup folder.
-    V1 { dir: PathBuf },
-    /// cgroup v2 (eBPF from config.json), or no devices controller.
-    Unified,
+/// Why no plan can be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "config.json linux.resources.devices[{index}] ({rule}) lets this non-privileged \
+         container open {what} (e.g. {path} = {major}:{minor}), which voids {isolation} \
+         isolation; narrow the rule to the requested device's nodes, or give the container \
+         CAP_SYS_ADMIN if it is meant to be privileged{}",
+        spelling_note(spelling)
+    )]
+    Leak {
+        index: usize,
+        rule: String,
+        what: &'static str,
+        isolation: &'static str,
+        path: String,
+        major: u32,
+        minor: u32,
+        spelling: CapSpelling,
+    },
+    #[error(
+        "cgroup v2: the runtime builds the device filter from config.json, whose \
+         linux.resources.devices does not allow {}; the container could not open them — add {} \
+         (or the same rules to linux.resources.devices)",
+        paths.join(", "),
+        lines.iter().map(|l| format!("--device-cgroup-rule='{l}'")).collect::<Vec<_>>().join(" ")
+    )]
+    Unified {
+        paths: Vec<String>,
+        lines: Vec<String>,
+    },
+    #[error(
+        "mig-cdi-hook lacks {} in its effective capability set; the container runtime must run \
+         it as root with full capabilities (it runs on the host, never inside the container)",
+        missing.join(", ")
+    )]
+    OwnCaps { missing: Vec<String> },
 }
+
+pub use crate::cgroupfs::CgroupMode;
 
 /// Lines to append to the container's v1 devices cgroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,38 +100,6 @@ pub struct InjectionPlan {
     pub cgroup: Option<CgroupWrite>,
 }
 
-/// CUDA's rule: one MIG device per container. Several names of one device
-/// count once.
-pub fn one_device(groups: Vec<Resolved>, request: &Request) -> Result<Resolved, HookError> {
-    if groups.len() == 1 {
-        return Ok(groups.into_iter().next().expect("one group"));
-    }
-    let any_mig = groups.iter().any(Resolved::is_mig);
-    let listed = groups
-        .iter()
-        .map(|g| {
-            let names = g.names.join(" = ");
-            if g.names.contains(&g.device.name) {
-                names
-            } else {
-                format!("{names} (= {})", g.device.name)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let rule = if any_mig {
-        "CUDA enumerates only one MIG device per process, so a container gets exactly one"
-    } else {
-        "mig-cdi-hook gives a container exactly one device (use CDI for several whole GPUs)"
-    };
-    Err(HookError::OneDevice(format!(
-        "{} asks for {} {}devices: {listed}; {rule} — request one of them",
-        request.source,
-        groups.len(),
-        if any_mig { "MIG " } else { "" }
-    )))
-}
-
 /// Inputs of [`build`].
 pub struct PlanInput<'a> {
     pub pid: i32,
@@ -111,26 +107,26 @@ pub struct PlanInput<'a> {
     pub owner: (u32, u32),
     pub nodes: Vec<CheckedNode>,
     pub rules: &'a [DeviceRule],
-    /// CAP_SYS_ADMIN in the container's bounding set.
-    pub privileged: bool,
+    /// CAP_SYS_ADMIN in the container's bounding set, as spelled there.
+    pub sys_admin: CapSpelling,
     /// The `nvidia-caps` major, when the driver has one.
     pub caps_major: Option<u32>,
+    /// The `nvidia` major.
+    pub nvidia_major: u32,
     /// Minors of the `config` and `monitor` capabilities, when present.
     pub management_minors: Vec<u32>,
     pub cgroup: CgroupMode,
 }
 
-pub fn build(input: PlanInput<'_>) -> Result<InjectionPlan, HookError> {
-    if !input.privileged {
-        if let Some(caps_major) = input.caps_major {
-            check_no_leak(
-                &input.nodes,
-                input.rules,
-                caps_major,
-                &input.management_minors,
-            )?;
-        }
-    }
+pub fn build(input: PlanInput<'_>) -> Result<InjectionPlan, PlanError> {
+    check_rules(&Rules {
+        nodes: &input.nodes,
+        rules: input.rules,
+        sys_admin: &input.sys_admin,
+        caps_major: input.caps_major,
+        nvidia_major: input.nvidia_major,
+        management_minors: &input.management_minors,
+    })?;
     let missing: Vec<&CheckedNode> = input
         .nodes
         .iter()
@@ -148,21 +144,10 @@ pub fn build(input: PlanInput<'_>) -> Result<InjectionPlan, HookError> {
         }),
         CgroupMode::Unified if lines.is_empty() => None,
         CgroupMode::Unified => {
-            let flags = lines
-                .iter()
-                .map(|l| format!("--device-cgroup-rule='{l}'"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let paths = missing
-                .iter()
-                .map(|n| n.path.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(HookError::Cgroup(format!(
-                "cgroup v2: the runtime builds the device filter from config.json, whose \
-                 linux.resources.devices does not allow {paths}; the container could not open \
-                 them — add {flags} (or the same rules to linux.resources.devices)"
-            )));
+            return Err(PlanError::Unified {
+                paths: missing.iter().map(|n| n.path.clone()).collect(),
+                lines,
+            });
         }
     };
     let mut dirs: Vec<String> = Vec::new();
@@ -197,61 +182,106 @@ pub fn build(input: PlanInput<'_>) -> Result<InjectionPlan, HookError> {
     })
 }
 
-/// Refuse rules that already open another instance's capability node.
+/// What the device-rule check looks at.
+pub struct Rules<'a> {
+    pub nodes: &'a [CheckedNode],
+    pub rules: &'a [DeviceRule],
+    pub sys_admin: &'a CapSpelling,
+    pub caps_major: Option<u32>,
+    pub nvidia_major: u32,
+    pub management_minors: &'a [u32],
+}
+
+/// A non-privileged container's rules must not already open another MIG
+/// instance's capability node or another GPU's node.
+pub fn check_rules(r: &Rules<'_>) -> Result<(), PlanError> {
+    if *r.sys_admin == CapSpelling::Exact {
+        return Ok(());
+    }
+    let mut guards = Vec::new();
+    if let Some(caps_major) = r.caps_major {
+        guards.push(Guard {
+            what: "MIG capability nodes of other instances",
+            isolation: "MIG",
+            major: caps_major,
+            extra: r.management_minors.to_vec(),
+            path: cap_node_path,
+        });
+    }
+    guards.push(Guard {
+        what: "other GPUs' device nodes",
+        isolation: "GPU",
+        major: r.nvidia_major,
+        extra: Vec::new(),
+        path: gpu_node_path,
+    });
+    for guard in &guards {
+        check_no_leak(r.nodes, r.rules, guard, r.sys_admin)?;
+    }
+    Ok(())
+}
+
+/// One major whose other minors the container must not reach.
+struct Guard {
+    what: &'static str,
+    isolation: &'static str,
+    major: u32,
+    /// Minors to try besides those the rules name (config, monitor).
+    extra: Vec<u32>,
+    path: fn(u32) -> String,
+}
+
+/// Refuse rules that already open a node of `guard.major` that is not one
+/// of the container's own.
 ///
-/// Exact without the driver's table of every capability minor: a minor no
-/// rule names is matched only by wildcard rules, so all such minors get the
-/// same verdict and one of them stands for the rest; minors that rules
-/// name explicitly, and the config/monitor capabilities, are tried one by
-/// one.
+/// Exact without the driver's table of every minor: a minor no rule names
+/// is matched only by wildcard rules, so all such minors get the same
+/// verdict and one of them stands for the rest; minors that rules name
+/// explicitly, and the extra ones, are tried one by one.
 fn check_no_leak(
     nodes: &[CheckedNode],
     rules: &[DeviceRule],
-    caps_major: u32,
-    management: &[u32],
-) -> Result<(), HookError> {
+    guard: &Guard,
+    spelling: &CapSpelling,
+) -> Result<(), PlanError> {
     let ours: BTreeSet<u32> = nodes
         .iter()
-        .filter(|n| n.major == caps_major)
+        .filter(|n| n.major == guard.major)
         .map(|n| n.minor)
         .collect();
     let named: BTreeSet<u32> = rules
         .iter()
-        .filter(|r| r.major.is_none() || r.major == Some(caps_major))
+        .filter(|r| r.major.is_none() || r.major == Some(guard.major))
         .filter_map(|r| r.minor)
-        .chain(management.iter().copied())
+        .chain(guard.extra.iter().copied())
         .collect();
-    let stand_in = (1..)
+    let stand_in = (0..)
         .find(|m| !ours.contains(m) && !named.contains(m))
         .expect("a free minor");
     for minor in named.into_iter().chain([stand_in]) {
         if ours.contains(&minor) {
             continue;
         }
-        if let Some(index) = cgroup::opens(rules, caps_major, minor) {
-            return Err(HookError::Cgroup(format!(
-                "config.json linux.resources.devices[{index}] ({}) lets this non-privileged \
-                 container open MIG capability nodes of other instances (e.g. {} = \
-                 {caps_major}:{minor}), which voids MIG isolation; narrow the rule to the \
-                 requested device's nodes, or give the container CAP_SYS_ADMIN if it is meant \
-                 to be privileged",
-                rules[index],
-                cap_node_path(minor)
-            )));
+        if let Some(index) = cgroup::opens(rules, guard.major, minor) {
+            return Err(PlanError::Leak {
+                index,
+                rule: rules[index].to_string(),
+                what: guard.what,
+                isolation: guard.isolation,
+                path: (guard.path)(minor),
+                major: guard.major,
+                minor,
+                spelling: spelling.clone(),
+            });
         }
     }
     Ok(())
 }
 
 /// What the hook's own effective set lacks for this plan, with why.
-pub fn missing_own_caps(
-    plan: &InjectionPlan,
-    effective: &HashSet<Capability>,
-    euid: u32,
-    egid: u32,
-) -> Result<(), HookError> {
+pub fn missing_own_caps(plan: &InjectionPlan, own: &Privileges) -> Result<(), PlanError> {
     let mut need = vec![(Capability::CAP_MKNOD, "create device nodes")];
-    if plan.owner != (euid, egid) {
+    if plan.owner != (own.euid, own.egid) {
         need.push((
             Capability::CAP_CHOWN,
             "give the nodes to the container's root user",
@@ -265,38 +295,13 @@ pub fn missing_own_caps(
     }
     let missing: Vec<String> = need
         .iter()
-        .filter(|(cap, _)| !effective.contains(cap))
+        .filter(|(cap, _)| !own.effective.contains(cap))
         .map(|(cap, why)| format!("{cap} (to {why})"))
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    Err(HookError::Privilege(format!(
-        "mig-cdi-hook lacks {} in its effective capability set; the container runtime must run \
-         it as root with full capabilities (it runs on the host, never inside the container)",
-        missing.join(", ")
-    )))
-}
-
-/// The container may get the MIG config/monitor capability only with
-/// CAP_SYS_ADMIN in its bounding set.
-pub fn check_management(request: &Request, privileged: bool) -> Result<(), HookError> {
-    let asked: Vec<&str> = [
-        (request.mig_config, "NVIDIA_MIG_CONFIG_DEVICES=all"),
-        (request.mig_monitor, "NVIDIA_MIG_MONITOR_DEVICES=all"),
-    ]
-    .into_iter()
-    .filter_map(|(on, name)| on.then_some(name))
-    .collect();
-    if asked.is_empty() || privileged {
-        return Ok(());
-    }
-    Err(HookError::Privilege(format!(
-        "{} gives MIG management/monitoring of whole GPUs and needs CAP_SYS_ADMIN in the \
-         container's bounding set (process.capabilities.bounding), which it lacks; add it (e.g. \
-         --cap-add SYS_ADMIN) or unset the variable",
-        asked.join(" and ")
-    )))
+    Err(PlanError::OwnCaps { missing })
 }
 
 #[cfg(test)]
@@ -304,18 +309,8 @@ mod tests {
     use mig_cdi_core::cgroup::{Access, DeviceType};
 
     use super::*;
-    use crate::fresh::check_device;
-    use crate::fresh::tests::{mig_device, FakeLive};
-    use crate::request::Wanted;
-
-    fn request() -> Request {
-        Request {
-            wanted: Wanted::All,
-            source: "NVIDIA_VISIBLE_DEVICES=x".into(),
-            mig_config: false,
-            mig_monitor: false,
-        }
-    }
+    use crate::host::fake::FakeHost;
+    use crate::verify::tests::{check, mig_device};
 
     fn deny_all() -> DeviceRule {
         DeviceRule {
@@ -337,40 +332,24 @@ mod tests {
         }
     }
 
-    fn input<'a>(rules: &'a [DeviceRule], live: &'a FakeLive, cgroup: CgroupMode) -> PlanInput<'a> {
+    fn input<'a>(rules: &'a [DeviceRule], live: &'a FakeHost, cgroup: CgroupMode) -> PlanInput<'a> {
         PlanInput {
             pid: 42,
             root: "/run/c/rootfs".into(),
             owner: (0, 0),
-            nodes: check_device(&mig_device(12, 13), live).unwrap(),
+            nodes: check(&mig_device(12, 13), live).unwrap(),
             rules,
-            privileged: false,
+            sys_admin: CapSpelling::Absent,
             caps_major: Some(241),
+            nvidia_major: 195,
             management_minors: vec![1, 2],
             cgroup,
         }
     }
 
     #[test]
-    fn two_devices_are_refused_with_names_and_rule() {
-        let a = mig_device(12, 13);
-        let mut b = mig_device(21, 22);
-        b.names = vec!["0:1".into(), "MIG-bbbb".into()];
-        b.device.name = "0:1".into();
-        let err = one_device(vec![a.clone(), b], &request())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("asks for 2 MIG devices: 0:0, 0:1 = MIG-bbbb"),
-            "{err}"
-        );
-        assert!(err.contains("only one MIG device per process"), "{err}");
-        assert_eq!(one_device(vec![a.clone()], &request()).unwrap(), a);
-    }
-
-    #[test]
     fn v1_plan_adds_missing_rules_dirs_and_nodes() {
-        let live = FakeLive::h200();
+        let live = FakeHost::h200();
         let rules = [deny_all(), allow(DeviceType::Char, Some(195), Some(255))];
         let plan = build(input(
             &rules,
@@ -402,7 +381,7 @@ mod tests {
 
     #[test]
     fn wildcard_on_caps_major_is_a_leak_naming_the_rule() {
-        let live = FakeLive::h200();
+        let live = FakeHost::h200();
         for rules in [
             vec![deny_all(), allow(DeviceType::Char, Some(241), None)],
             vec![deny_all(), allow(DeviceType::All, None, None)],
@@ -448,14 +427,27 @@ mod tests {
         // Privileged containers may.
         let rules = [allow(DeviceType::All, None, None)];
         let mut privileged = input(&rules, &live, CgroupMode::Unified);
-        privileged.privileged = true;
+        privileged.sys_admin = CapSpelling::Exact;
         assert!(build(privileged).is_ok());
+        // Spelled in lower case, it does not count (runc ignores it).
+        let mut lower = input(&rules, &live, CgroupMode::Unified);
+        lower.sys_admin = CapSpelling::OtherCase("cap_sys_admin".into());
+        let err = build(lower).unwrap_err().to_string();
+        assert!(
+            err.contains("voids MIG isolation") && err.contains("runc ignores"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unified_needs_the_rules_in_config_and_prints_them() {
-        let live = FakeLive::h200();
-        let rules = [deny_all(), allow(DeviceType::Char, Some(195), None)];
+        let live = FakeHost::h200();
+        // (195:* would open other GPUs: the GPU's own nodes, one by one.)
+        let rules = [
+            deny_all(),
+            allow(DeviceType::Char, Some(195), Some(0)),
+            allow(DeviceType::Char, Some(195), Some(255)),
+        ];
         let err = build(input(&rules, &live, CgroupMode::Unified))
             .unwrap_err()
             .to_string();
@@ -484,7 +476,7 @@ mod tests {
 
     #[test]
     fn spec_permissions_set_the_access_asked_for() {
-        let live = FakeLive::h200();
+        let live = FakeHost::h200();
         let rules = [deny_all()];
         let mut inp = input(&rules, &live, CgroupMode::V1 { dir: "/x".into() });
         for n in inp.nodes.iter_mut().filter(|n| n.major == 241) {
@@ -515,42 +507,59 @@ mod tests {
 
     #[test]
     fn own_caps_are_named_with_reasons() {
-        let live = FakeLive::h200();
+        let live = FakeHost::h200();
         let rules = [deny_all()];
         let plan = build(input(&rules, &live, CgroupMode::V1 { dir: "/x".into() })).unwrap();
-        let all: HashSet<Capability> = caps::all();
-        assert!(missing_own_caps(&plan, &all, 0, 0).is_ok());
+        let own = |effective, euid| Privileges {
+            effective,
+            euid,
+            egid: 0,
+        };
+        let all = caps::all();
+        assert!(missing_own_caps(&plan, &own(all.clone(), 0)).is_ok());
         let mut some = all.clone();
         some.remove(&Capability::CAP_MKNOD);
         some.remove(&Capability::CAP_SYS_ADMIN);
-        let err = missing_own_caps(&plan, &some, 0, 0)
+        let err = missing_own_caps(&plan, &own(some.clone(), 0))
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("CAP_MKNOD (to create device nodes), CAP_SYS_ADMIN"),
             "{err}"
         );
-        let err = missing_own_caps(&plan, &some, 5, 0)
+        let err = missing_own_caps(&plan, &own(some.clone(), 5))
             .unwrap_err()
             .to_string();
         assert!(!err.contains("CAP_CHOWN"), "{err}");
         some.remove(&Capability::CAP_CHOWN);
-        assert!(missing_own_caps(&plan, &some, 5, 0)
+        assert!(missing_own_caps(&plan, &own(some, 5))
             .unwrap_err()
             .to_string()
             .contains("CAP_CHOWN"));
     }
 
     #[test]
-    fn management_needs_sys_admin_in_bounding_set() {
-        let mut r = request();
-        assert!(check_management(&r, false).is_ok());
-        r.mig_monitor = true;
-        let err = check_management(&r, false).unwrap_err().to_string();
-        assert!(
-            err.contains("NVIDIA_MIG_MONITOR_DEVICES=all") && err.contains("CAP_SYS_ADMIN"),
-            "{err}"
-        );
-        assert!(check_management(&r, true).is_ok());
+    fn rules_opening_other_gpus_are_a_leak() {
+        let live = FakeHost::h200();
+        for rules in [
+            vec![deny_all(), allow(DeviceType::Char, Some(195), None)],
+            vec![deny_all(), allow(DeviceType::Char, Some(195), Some(1))],
+        ] {
+            let err = build(input(&rules, &live, CgroupMode::V1 { dir: "/x".into() }))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("other GPUs' device nodes (e.g. /dev/nvidia1 = 195:1)")
+                    && err.contains("voids GPU isolation"),
+                "{err}"
+            );
+        }
+        // Its own GPU and the control nodes are fine.
+        let own = [
+            deny_all(),
+            allow(DeviceType::Char, Some(195), Some(0)),
+            allow(DeviceType::Char, Some(195), Some(255)),
+        ];
+        assert!(build(input(&own, &live, CgroupMode::V1 { dir: "/x".into() })).is_ok());
     }
 }

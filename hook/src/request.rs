@@ -13,12 +13,11 @@
 //! - `NVIDIA_MIG_CONFIG_DEVICES=all` / `NVIDIA_MIG_MONITOR_DEVICES=all`:
 //!   also give the MIG `config` / `monitor` capability (privileged only).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
+use mig_cdi_core::cdi::rules;
+
 use crate::config::Config;
-use crate::error::HookError;
-use crate::state::State;
 
 pub const VISIBLE_DEVICES: &str = "NVIDIA_VISIBLE_DEVICES";
 pub const MIG_CONFIG_DEVICES: &str = "NVIDIA_MIG_CONFIG_DEVICES";
@@ -30,6 +29,33 @@ pub const ANNOTATION: &str = "mig-cdi/devices";
 const MAX_VALUE_LEN: usize = 4096;
 /// Most names one request may list.
 const MAX_NAMES: usize = 64;
+
+/// What is wrong with the container's request (its own text, shown
+/// printable and bounded: it is the container's, not a secret of the host).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error(
+        "{name} is set {count} times with different values in the container's environment; \
+         set it once"
+    )]
+    ConflictingEnv { name: &'static str, count: usize },
+    #[error(
+        "{name}={} is not supported: use {name}=all (the MIG capability covers every GPU) \
+         or leave it unset",
+        printable(value)
+    )]
+    BadAllFlag { name: &'static str, value: String },
+    #[error("{what} is {len} bytes long; a request names one device")]
+    TooLong { what: &'static str, len: usize },
+    #[error("{what} lists more than {MAX_NAMES} devices; a container gets one MIG device")]
+    TooMany { what: &'static str },
+    #[error(
+        "{what}: {:?} is not a device name (expected e.g. 0:1, MIG-<uuid> or \
+         nvidia.com/gpu=0:1)",
+        printable(item)
+    )]
+    BadName { what: &'static str, item: String },
+}
 
 /// One requested device name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,25 +93,32 @@ pub struct Request {
 }
 
 /// Read the request; `None` when the container asks for nothing.
-pub fn from_config(config: &Config, state: &State) -> Result<Option<Request>, HookError> {
+/// `state_annotation` is the annotation as the OCI state carries it (the
+/// same map as the config's, where the runtime passes one).
+pub fn from_config(
+    config: &Config,
+    state_annotation: Option<&str>,
+) -> Result<Option<Request>, RequestError> {
     let mut sources: Vec<(String, Wanted)> = Vec::new();
     if let Some(value) = single_env(config, VISIBLE_DEVICES)? {
         if let Some(wanted) = parse_list(value, VISIBLE_DEVICES)? {
             sources.push((format!("{VISIBLE_DEVICES}={value}"), wanted));
         }
     }
-    let mut annotations: BTreeMap<&str, &str> = BTreeMap::new();
-    for map in [Some(&state.annotations), config.annotations.as_ref()]
+    let mut annotations: Vec<&str> = [state_annotation, config.annotation()]
         .into_iter()
         .flatten()
-    {
-        if let Some(value) = map.get(ANNOTATION) {
-            annotations.insert(value.as_str(), value.as_str());
-        }
-    }
-    for value in annotations.keys() {
+        .collect();
+    annotations.sort_unstable();
+    annotations.dedup();
+    for value in annotations {
         if let Some(wanted) = parse_list(value, ANNOTATION)? {
             sources.push((format!("annotation {ANNOTATION}={value}"), wanted));
+        }
+    }
+    for (key, value) in &config.requests.cdi {
+        if let Some(wanted) = parse_cdi_annotation(value)? {
+            sources.push((format!("annotation {key}={value}"), wanted));
         }
     }
     if sources.is_empty() {
@@ -121,38 +154,55 @@ pub fn from_config(config: &Config, state: &State) -> Result<Option<Request>, Ho
 
 /// The variable's value; set twice with different values is refused (the
 /// runtime and the program inside could each pick another one).
-fn single_env<'a>(config: &'a Config, name: &str) -> Result<Option<&'a str>, HookError> {
+fn single_env<'a>(config: &'a Config, name: &'static str) -> Result<Option<&'a str>, RequestError> {
     let values = config.env(name);
     match values.as_slice() {
         [] => Ok(None),
         [first, rest @ ..] if rest.iter().all(|v| v == first) => Ok(Some(first)),
-        _ => Err(HookError::Request(format!(
-            "{name} is set {} times with different values in the container's environment; \
-             set it once",
-            values.len()
-        ))),
+        _ => Err(RequestError::ConflictingEnv {
+            name,
+            count: values.len(),
+        }),
     }
 }
 
-fn all_flag(config: &Config, name: &str) -> Result<bool, HookError> {
+fn all_flag(config: &Config, name: &'static str) -> Result<bool, RequestError> {
     match single_env(config, name)?.map(str::trim) {
         None | Some("" | "void" | "none") => Ok(false),
         Some("all") => Ok(true),
-        Some(other) => Err(HookError::Request(format!(
-            "{name}={} is not supported: use {name}=all (the MIG capability covers every GPU) \
-             or leave it unset",
-            printable(other)
-        ))),
+        Some(other) => Err(RequestError::BadAllFlag {
+            name,
+            value: other.to_string(),
+        }),
     }
 }
 
+/// A `cdi.k8s.io/*` annotation: qualified names, comma separated; only
+/// the `nvidia.com` ones are ours (another vendor's device is for another
+/// tool), `None` when none is.
+fn parse_cdi_annotation(value: &str) -> Result<Option<Wanted>, RequestError> {
+    const WHAT: &str = "a cdi.k8s.io annotation";
+    let Some(Wanted::Names(names)) = parse_list(value, WHAT)? else {
+        return Ok(None);
+    };
+    let ours: Vec<DeviceRef> = names
+        .into_iter()
+        .filter(|name| {
+            name.kind
+                .as_deref()
+                .is_some_and(|kind| kind.starts_with("nvidia.com/"))
+        })
+        .collect();
+    Ok((!ours.is_empty()).then_some(Wanted::Names(ours)))
+}
+
 /// Parse one list; `None` for "nothing requested".
-pub fn parse_list(value: &str, what: &str) -> Result<Option<Wanted>, HookError> {
+pub fn parse_list(value: &str, what: &'static str) -> Result<Option<Wanted>, RequestError> {
     if value.len() > MAX_VALUE_LEN {
-        return Err(HookError::Request(format!(
-            "{what} is {} bytes long; a request names one device",
-            value.len()
-        )));
+        return Err(RequestError::TooLong {
+            what,
+            len: value.len(),
+        });
     }
     let value = value.trim();
     match value {
@@ -163,16 +213,11 @@ pub fn parse_list(value: &str, what: &str) -> Result<Option<Wanted>, HookError> 
     let mut names = Vec::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if names.len() == MAX_NAMES {
-            return Err(HookError::Request(format!(
-                "{what} lists more than {MAX_NAMES} devices; a container gets one MIG device"
-            )));
+            return Err(RequestError::TooMany { what });
         }
-        let device = parse_name(item).ok_or_else(|| {
-            HookError::Request(format!(
-                "{what}: {:?} is not a device name (expected e.g. 0:1, MIG-<uuid> or \
-                 nvidia.com/gpu=0:1)",
-                printable(item)
-            ))
+        let device = parse_name(item).ok_or_else(|| RequestError::BadName {
+            what,
+            item: item.to_string(),
         })?;
         if !names.contains(&device) {
             names.push(device);
@@ -184,46 +229,21 @@ pub fn parse_list(value: &str, what: &str) -> Result<Option<Wanted>, HookError> 
     Ok(Some(Wanted::Names(names)))
 }
 
-/// `name` or `vendor/class=name`, with CDI's character rules.
+/// `name` or `vendor/class=name`, with CDI's rules (core's, the same the
+/// generator writes by).
 fn parse_name(item: &str) -> Option<DeviceRef> {
     let (kind, name) = match item.split_once('=') {
         Some((kind, name)) => (Some(kind), name),
         None => (None, item),
     };
     if let Some(kind) = kind {
-        let (vendor, class) = kind.split_once('/')?;
-        if !valid_kind_part(vendor) || !valid_kind_part(class) {
-            return None;
-        }
+        rules::parse_kind(kind).ok()?;
     }
-    if !valid_device_name(name) {
-        return None;
-    }
+    rules::check_device_name(name).ok()?;
     Some(DeviceRef {
         kind: kind.map(str::to_string),
         name: name.to_string(),
     })
-}
-
-/// CDI vendor or class: a letter first, then letters, digits, `_-.`,
-/// ending in a letter or digit.
-fn valid_kind_part(part: &str) -> bool {
-    let bytes = part.as_bytes();
-    matches!(bytes.first(), Some(b) if b.is_ascii_alphabetic())
-        && matches!(bytes.last(), Some(b) if b.is_ascii_alphanumeric())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
-/// CDI device name: alphanumeric at both ends; `_-.:` allowed inside.
-fn valid_device_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    matches!(bytes.first(), Some(b) if b.is_ascii_alphanumeric())
-        && matches!(bytes.last(), Some(b) if b.is_ascii_alphanumeric())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 
 /// Text from the container, safe to print on one line.
@@ -251,8 +271,9 @@ mod tests {
         Config::parse(json.as_bytes(), Path::new("c.json")).unwrap()
     }
 
-    fn state() -> State {
-        State::parse(br#"{"pid":9,"bundle":"/b"}"#).unwrap()
+    /// The state of a runtime that passes no annotations.
+    fn state() -> Option<&'static str> {
+        None
     }
 
     fn names(list: &[&str]) -> Wanted {
@@ -273,7 +294,7 @@ mod tests {
             &["NVIDIA_VISIBLE_DEVICES= , "],
         ] {
             assert_eq!(
-                from_config(&config(env, "{}"), &state()).unwrap(),
+                from_config(&config(env, "{}"), state()).unwrap(),
                 None,
                 "{env:?}"
             );
@@ -287,7 +308,7 @@ mod tests {
                 &["NVIDIA_VISIBLE_DEVICES=0:1, MIG-8c0f5e2a-1b2c-4d5e-9f00-112233445566,nvidia.com/gpu=0:2"],
                 "{}",
             ),
-            &state(),
+            state(),
         )
         .unwrap()
         .unwrap();
@@ -304,7 +325,7 @@ mod tests {
 
     #[test]
     fn duplicates_collapse() {
-        let r = from_config(&config(&["NVIDIA_VISIBLE_DEVICES=0:1,0:1"], "{}"), &state())
+        let r = from_config(&config(&["NVIDIA_VISIBLE_DEVICES=0:1,0:1"], "{}"), state())
             .unwrap()
             .unwrap();
         assert_eq!(r.wanted, names(&["0:1"]));
@@ -312,7 +333,7 @@ mod tests {
 
     #[test]
     fn annotation_alone_and_with_env() {
-        let r = from_config(&config(&[], r#"{"mig-cdi/devices":"mig0:1"}"#), &state())
+        let r = from_config(&config(&[], r#"{"mig-cdi/devices":"mig0:1"}"#), state())
             .unwrap()
             .unwrap();
         assert_eq!(r.wanted, names(&["mig0:1"]));
@@ -322,7 +343,7 @@ mod tests {
                 &["NVIDIA_VISIBLE_DEVICES=0:1"],
                 r#"{"mig-cdi/devices":"0:2"}"#,
             ),
-            &state(),
+            state(),
         )
         .unwrap()
         .unwrap();
@@ -330,8 +351,28 @@ mod tests {
     }
 
     #[test]
+    fn kubernetes_cdi_annotations_name_our_devices() {
+        let r = from_config(
+            &config(
+                &[],
+                r#"{"cdi.k8s.io/nvidia-device-plugin_abc":"nvidia.com/gpu=MIG-1,vendor.com/nic=eth0"}"#,
+            ),
+            state(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.wanted, names(&["nvidia.com/gpu=MIG-1"]));
+        assert!(r.source.contains("cdi.k8s.io/nvidia-device-plugin_abc"));
+        let r = from_config(
+            &config(&[], r#"{"cdi.k8s.io/x":"vendor.com/nic=eth0"}"#),
+            state(),
+        );
+        assert_eq!(r.unwrap(), None);
+    }
+
+    #[test]
     fn all_keyword() {
-        let r = from_config(&config(&["NVIDIA_VISIBLE_DEVICES=all"], "{}"), &state())
+        let r = from_config(&config(&["NVIDIA_VISIBLE_DEVICES=all"], "{}"), state())
             .unwrap()
             .unwrap();
         assert_eq!(r.wanted, Wanted::All);
@@ -349,7 +390,7 @@ mod tests {
             "0:1\n",
         ] {
             let value = format!("NVIDIA_VISIBLE_DEVICES={bad},0:1");
-            let err = from_config(&config(&[&value], "{}"), &state());
+            let err = from_config(&config(&[&value], "{}"), state());
             if bad == "0:1\n" {
                 // Trimmed: a trailing newline is whitespace.
                 assert!(err.is_ok());
@@ -359,7 +400,7 @@ mod tests {
             assert!(err.contains("is not a device name"), "{bad}: {err}");
         }
         let long = format!("NVIDIA_VISIBLE_DEVICES={}", "0:1,".repeat(2000));
-        assert!(from_config(&config(&[&long], "{}"), &state()).is_err());
+        assert!(from_config(&config(&[&long], "{}"), state()).is_err());
     }
 
     #[test]
@@ -369,7 +410,7 @@ mod tests {
                 &["NVIDIA_VISIBLE_DEVICES=0:1", "NVIDIA_VISIBLE_DEVICES=0:2"],
                 "{}",
             ),
-            &state(),
+            state(),
         )
         .unwrap_err()
         .to_string();
@@ -379,7 +420,7 @@ mod tests {
                 &["NVIDIA_VISIBLE_DEVICES=0:1", "NVIDIA_VISIBLE_DEVICES=0:1"],
                 "{}"
             ),
-            &state()
+            state()
         )
         .is_ok());
     }
@@ -395,7 +436,7 @@ mod tests {
                 ],
                 "{}",
             ),
-            &state(),
+            state(),
         )
         .unwrap()
         .unwrap();
@@ -405,7 +446,7 @@ mod tests {
                 &["NVIDIA_VISIBLE_DEVICES=0:1", "NVIDIA_MIG_CONFIG_DEVICES=0"],
                 "{}",
             ),
-            &state(),
+            state(),
         )
         .unwrap_err()
         .to_string();

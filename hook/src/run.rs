@@ -1,101 +1,131 @@
-//! One hook run, step by step: every check before the first change.
+//! One hook run as a pipeline of typed stages, every check before the
+//! first change:
+//!
+//! input (state, config, request) → resolve (spec folders, one-device
+//! rule) → verify (freshness against the live driver, privileges, cgroup
+//! mode) → plan (device rules, own capabilities) → apply (the kernel).
+//!
+//! Every read goes through [`Host`] and every write through [`Kernel`],
+//! both passed in, so the whole run is tested in memory (see the tests
+//! below) and `main` only picks the real ones.
 
-use mig_cdi_core::nodes::{NodeRole, CAPS_MAJOR_NAME};
-
-use crate::cli::Settings;
-use crate::config::Config;
+use crate::cli::{Action, Settings};
+use crate::container;
 use crate::error::HookError;
-use crate::fresh::{self, CapKey, Live, LiveDriver};
-use crate::kernel::{self, Kernel};
+use crate::host::Host;
+use crate::inject::{self, Report};
+use crate::input::{self, Read};
+use crate::kernel::Kernel;
 use crate::log::Log;
 use crate::plan::{self, PlanInput};
-use crate::request;
-use crate::spec::Catalog;
-use crate::state::State;
+use crate::resolve;
+use crate::verify;
+
+/// What a run did: nothing (and why), or the injection's report.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Nothing(String),
+    Injected(Report),
+}
 
 pub fn run(
     settings: &Settings,
     stdin: &[u8],
+    host: &dyn Host,
     kernel: &mut dyn Kernel,
     log: &mut Log,
-) -> Result<(), HookError> {
-    let state = State::parse(stdin)?;
-    let config = Config::load(&state.bundle)?;
-    let Some(request) = request::from_config(&config, &state)? else {
-        log.line(format_args!(
-            "container {}: no MIG device requested",
-            state.bundle.display()
-        ));
-        return Ok(());
+) -> Result<Outcome, HookError> {
+    let input = match input::read(host, stdin)? {
+        Read::Nothing(why) => {
+            log.line(format_args!("{why}"));
+            return Ok(Outcome::Nothing(why));
+        }
+        Read::Request(input) => input,
     };
-    log.line(format_args!("request: {}", request.source));
-    let pid = state.pid()?;
-    let root = config.root_path(&state.bundle)?;
+    let container = &input.container;
+    log.line(format_args!("request: {}", container.request.source));
 
-    let catalog = Catalog::load(&settings.spec_dirs, &request.wanted, log);
-    let device = plan::one_device(catalog.resolve(&request.wanted)?, &request)?;
+    let catalog = resolve::load(host, &settings.spec_dirs, &container.request.wanted, log);
+    let device = resolve::resolve(&catalog, &container.request)?;
     log.line(format_args!(
-        "resolved {} to {}={} from {}",
+        "resolved {} to {} from {}",
         device.names.join(", "),
-        device.device.kind,
-        device.device.name,
+        device.qualified(),
         device.device.file.display()
     ));
 
-    let privileged = config.bounding_has("CAP_SYS_ADMIN");
-    plan::check_management(&request, privileged)?;
-    let rules = config.device_rules()?;
-    let owner = config.root_owner()?;
+    verify::nodes_only(&device)?;
+    let verified = verify::verify(host, container, &device)?;
+    let cgroup = verify::cgroup_mode(host, input.pid)?;
+    log.line(format_args!(
+        "nodes checked against the driver and host /dev under {}; cgroup: {cgroup:?}",
+        settings.root.display(),
+    ));
 
-    let live = LiveDriver::load(&settings.root)?;
-    log.line(format_args!(
-        "driver tables read under {}",
-        settings.root.display()
-    ));
-    let mut nodes = fresh::check_device(&device, &live)?;
-    for (wanted, role) in [
-        (request.mig_config, NodeRole::MigConfig),
-        (request.mig_monitor, NodeRole::MigMonitor),
-    ] {
-        if wanted {
-            nodes.push(fresh::management_node(role, &live)?);
-        }
-    }
-    log.line(format_args!(
-        "nodes checked against the driver and host /dev"
-    ));
-    let cgroup = crate::cgroupfs::detect(pid)?;
-    log.line(format_args!("cgroup: {cgroup:?}"));
     let plan = plan::build(PlanInput {
-        pid,
-        root,
-        owner,
-        nodes,
-        rules: &rules,
-        privileged,
-        caps_major: live.major(CAPS_MAJOR_NAME),
-        management_minors: [CapKey::Config, CapKey::Monitor]
-            .into_iter()
-            .map(|key| live.management(key))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .flatten()
-            .map(|c| c.minor)
-            .collect(),
+        pid: input.pid,
+        root: input.root.clone(),
+        owner: input.owner,
+        nodes: verified.nodes,
+        rules: &container.rules,
+        sys_admin: container.sys_admin.clone(),
+        caps_major: verified.caps_major,
+        nvidia_major: verified.nvidia_major,
+        management_minors: verified.management_minors,
         cgroup,
     })?;
-    let (effective, euid, egid) = kernel::own_privileges().map_err(|source| HookError::Io {
+    let own = host.privileges().map_err(|source| HookError::Io {
         op: "read",
         path: "/proc/self/status (own capabilities)".into(),
         source,
     })?;
-    plan::missing_own_caps(&plan, &effective, euid, egid)?;
+    plan::missing_own_caps(&plan, &own)?;
     log.line(format_args!("plan: {plan:?}"));
 
-    let report = crate::inject::apply(&plan, kernel, log)?;
+    let report = inject::apply(&plan, kernel, log)?;
     log.line(format_args!(
         "done: created {:?}, kept {:?}, cgroup {:?}",
         report.created, report.kept, report.cgroup_lines
     ));
-    Ok(())
+    Ok(Outcome::Injected(report))
+}
+
+/// What a container stage did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StageOutcome {
+    Nothing(String),
+    Done(usize),
+}
+
+/// `create-symlinks` / `update-ldcache`, as `createContainer` hooks: the
+/// runtime runs them in the container's mount namespace before
+/// `pivot_root`, so `root.path` is opened from the hook's own namespace
+/// (the state's pid is 0 or the container's own 1 there).
+pub fn container_stage(
+    settings: &Settings,
+    stdin: &[u8],
+    host: &dyn Host,
+    kernel: &mut dyn Kernel,
+    log: &mut Log,
+) -> Result<StageOutcome, HookError> {
+    let state = crate::state::State::parse(stdin)?;
+    let (_, config) = match input::config(host, &state.bundle, None)? {
+        Read::Nothing(why) => return Ok(StageOutcome::Nothing(why)),
+        Read::Request(read) => *read,
+    };
+    let root = config.root_path(&state.bundle)?;
+    let own = std::process::id() as i32;
+    let dir = kernel
+        .open_root(own, &root)
+        .map_err(|source| HookError::Io {
+            op: "open the container root",
+            path: root.clone(),
+            source,
+        })?;
+    let done = match &settings.action {
+        Action::CreateSymlinks(links) => container::create_symlinks(kernel, dir, links, log)?,
+        Action::UpdateLdcache(entries) => container::update_ldcache(kernel, dir, entries, log)?,
+        _ => return Ok(StageOutcome::Nothing("not a container stage".into())),
+    };
+    Ok(StageOutcome::Done(done))
 }

@@ -3,15 +3,15 @@
 //! runc sends `{"ociVersion","id","status":"creating","pid","bundle",
 //! "annotations"}`, crun adds `"root"` and says `"status":"created"`, podman
 //! passes crun's or runc's. We read only what we use — the pid, the bundle
-//! and the annotations — so a field a runtime adds, or a status we do not
-//! know, never makes the hook fail.
+//! and our one annotation — so a field a runtime adds, a status we do not
+//! know, or a megabyte of other annotations never makes the hook fail or
+//! grow.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::error::HookError;
+use crate::input::{position, InputError};
 
 /// What the hook needs from the state.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -24,20 +24,24 @@ pub struct State {
     pub bundle: PathBuf,
     #[serde(default)]
     pub status: Option<String>,
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
+    /// The value of the `mig-cdi/devices` annotation, the only one kept.
+    #[serde(
+        default,
+        rename = "annotations",
+        deserialize_with = "crate::config::annotation"
+    )]
+    pub annotation: Option<String>,
 }
 
 impl State {
-    /// Decode the state from stdin's bytes.
-    pub fn parse(bytes: &[u8]) -> Result<Self, HookError> {
+    /// Decode the state from stdin's bytes (not UTF-8 inside a string is
+    /// U+FFFD, as in the runtime that wrote it).
+    pub fn parse(bytes: &[u8]) -> Result<Self, InputError> {
+        let text = String::from_utf8_lossy(bytes);
         let state: State =
-            serde_json::from_slice(bytes).map_err(|source| HookError::State { source })?;
+            serde_json::from_str(&text).map_err(|err| InputError::State { at: position(&err) })?;
         if !state.bundle.is_absolute() {
-            return Err(HookError::BadState(format!(
-                "the bundle {:?} is not an absolute path",
-                state.bundle
-            )));
+            return Err(InputError::RelativeBundle(state.bundle));
         }
         Ok(state)
     }
@@ -45,15 +49,13 @@ impl State {
     /// The container's init pid; only prestart and createRuntime hooks get
     /// one that still has the container's mount namespace before
     /// pivot_root.
-    pub fn pid(&self) -> Result<i32, HookError> {
+    pub fn pid(&self) -> Result<i32, InputError> {
         match self.pid {
             Some(pid) if pid > 1 && pid <= i64::from(i32::MAX) => Ok(pid as i32),
-            other => Err(HookError::BadState(format!(
-                "the state has no usable container pid ({}, status {}); install mig-cdi-hook \
-                 as a prestart or createRuntime hook",
-                other.map_or_else(|| "none".to_string(), |p| p.to_string()),
-                self.status.as_deref().unwrap_or("unknown")
-            ))),
+            other => Err(InputError::NoPid {
+                pid: other,
+                status: self.status.clone(),
+            }),
         }
     }
 }
@@ -87,7 +89,15 @@ mod tests {
             br#"{"ociVersion":"1.0.0","id":"c","status":"created","pid":7,"bundle":"/b","annotations":{"mig-cdi/devices":"0:1"}}"#,
         )
         .unwrap();
-        assert_eq!(s.annotations["mig-cdi/devices"], "0:1");
+        assert_eq!(s.annotation.as_deref(), Some("0:1"));
+    }
+
+    #[test]
+    fn huge_foreign_annotations_are_skipped() {
+        let big = "x".repeat(1_300_000);
+        let json = format!(r#"{{"pid":7,"bundle":"/b","annotations":{{"io.big":"{big}"}}}}"#);
+        let s = State::parse(json.as_bytes()).unwrap();
+        assert_eq!(s.annotation, None);
     }
 
     #[test]

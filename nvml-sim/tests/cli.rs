@@ -1,17 +1,14 @@
 //! `mig-cdi-sim`, run as a program on temporary trees.
 
-mod support;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 
+use mig_cdi_testkit::e2e::text;
+use mig_cdi_testkit::paths::machines_dir;
+
 fn sim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mig-cdi-sim"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -43,13 +40,13 @@ fn bad_usage_exits_two() {
 
 #[test]
 fn check_lists_every_example_machine() {
-    let out = run(sim().arg("check").arg(support::machine_file("a100x8.json")));
+    let out = run(sim().arg("check").arg(machines_dir().join("a100x8.json")));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("MIG 2c.3g.40gb   Device 0"), "{stdout}");
     assert!(stdout.contains("(slot 1 empty)"), "{stdout}");
     for name in ["h100x4.json", "h200.json", "h200-mig.json"] {
-        let out = run(sim().arg("check").arg(support::machine_file(name)));
+        let out = run(sim().arg("check").arg(machines_dir().join(name)));
         assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
     }
 }
@@ -78,7 +75,7 @@ fn make_root_writes_the_tree() {
     let root = dir.path().join("root");
     let out = run(sim()
         .args(["make-root", "--no-nodes"])
-        .arg(support::machine_file("h200-mig.json"))
+        .arg(machines_dir().join("h200-mig.json"))
         .arg(&root));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(root
@@ -89,7 +86,7 @@ fn make_root_writes_the_tree() {
     // A second run needs --overwrite.
     let again = run(sim()
         .args(["make-root", "--no-nodes"])
-        .arg(support::machine_file("h200.json"))
+        .arg(machines_dir().join("h200.json"))
         .arg(&root));
     assert_eq!(again.status.code(), Some(1));
     assert!(
@@ -99,7 +96,7 @@ fn make_root_writes_the_tree() {
     );
     let over = run(sim()
         .args(["make-root", "--no-nodes", "--overwrite"])
-        .arg(support::machine_file("h200.json"))
+        .arg(machines_dir().join("h200.json"))
         .arg(&root));
     assert_eq!(over.status.code(), Some(0), "{}", text(&over.stderr));
     assert!(!root
@@ -118,7 +115,7 @@ fn make_root_with_nodes_needs_root() {
         let dir = tempfile::tempdir().unwrap();
         let out = run(sim()
             .arg("make-root")
-            .arg(support::machine_file("h200.json"))
+            .arg(machines_dir().join("h200.json"))
             .arg(dir.path().join("root")));
         assert_eq!(out.status.code(), Some(1));
         assert!(
@@ -132,7 +129,7 @@ fn make_root_with_nodes_needs_root() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let machine = dir.path().join("h200.json");
-    std::fs::copy(support::machine_file("h200.json"), &machine).unwrap();
+    std::fs::copy(machines_dir().join("h200.json"), &machine).unwrap();
     std::fs::set_permissions(&machine, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = run(sim()
         .arg("make-root")

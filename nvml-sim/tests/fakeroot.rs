@@ -4,24 +4,18 @@
 //! Tests that create device nodes need root (mknod); without it they say
 //! so on stderr and check only what they can.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use mig_cdi_testkit::e2e::is_root;
+use mig_cdi_testkit::paths::{h200_snapshot, machines_dir};
 use nvml_sim::fakeroot::{self, BuildOptions, Entry, FakeRootError};
 use nvml_sim::Machine;
 
-fn is_root() -> bool {
-    fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 fn machine(name: &str) -> Machine {
-    Machine::load(&support::machine_file(name)).expect("example machine loads")
+    Machine::load(&machines_dir().join(name)).expect("example machine loads")
 }
 
 /// Builds `name` into a fresh temp dir; nodes only when running as root.
@@ -57,7 +51,7 @@ fn files_under(dir: &Path) -> BTreeSet<PathBuf> {
 #[test]
 fn h200_proc_tree_is_byte_identical_to_the_real_snapshot() {
     let (_dir, root) = build("h200.json");
-    let real = support::snapshot_dir().join("proc");
+    let real = h200_snapshot().join("proc");
     let real_files = files_under(&real);
     assert_eq!(files_under(&root.join("proc")), real_files);
     for rel in &real_files {
@@ -77,8 +71,7 @@ fn h200_proc_tree_is_byte_identical_to_the_real_snapshot() {
 
 #[test]
 fn mig_minors_is_the_real_static_table_for_every_machine() {
-    let real =
-        fs::read(support::snapshot_dir().join("proc/driver/nvidia-caps/mig-minors")).unwrap();
+    let real = fs::read(h200_snapshot().join("proc/driver/nvidia-caps/mig-minors")).unwrap();
     assert_eq!(fakeroot::mig_minors_table().as_bytes(), real.as_slice());
     for name in ["a100x8.json", "h100x4.json", "h200-mig.json"] {
         let (_dir, root) = build(name);
@@ -95,7 +88,7 @@ fn h200_nodes_match_real_dev_stat() {
         return;
     }
     let (_dir, root) = build("h200.json");
-    let text = fs::read_to_string(support::snapshot_dir().join("dev-stat.txt")).unwrap();
+    let text = fs::read_to_string(h200_snapshot().join("dev-stat.txt")).unwrap();
     let mut checked = 0;
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();

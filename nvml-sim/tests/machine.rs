@@ -1,8 +1,8 @@
 //! Machine descriptions a real driver could not show are refused with a
 //! message that says what is wrong; the example machines all load.
 
-mod support;
-
+use mig_cdi_testkit::paths::machines_dir;
+use mig_cdi_testkit::sim;
 use nvml_sim::machine::{GpuProblem, MachineError};
 use nvml_sim::Machine;
 use serde_json::{json, Value};
@@ -34,7 +34,7 @@ fn problem(value: &Value) -> GpuProblem {
 #[test]
 fn example_machines_load() {
     for name in ["a100x8.json", "h100x4.json", "h200.json", "h200-mig.json"] {
-        let machine = Machine::load(&support::machine_file(name)).unwrap();
+        let machine = Machine::load(&machines_dir().join(name)).unwrap();
         assert!(!machine.gpus().is_empty(), "{name}");
     }
 }
@@ -279,7 +279,7 @@ fn errors_name_the_file() {
 
 #[test]
 fn the_readme_example_is_a_valid_machine() {
-    let readme = std::fs::read_to_string(support::crate_dir().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(sim::crate_dir().join("README.md")).unwrap();
     let start = readme.find("```json\n").expect("a json block") + "```json\n".len();
     let len = readme[start..].find("```").unwrap();
     let machine = Machine::from_json(&readme[start..start + len]).unwrap();

@@ -6,14 +6,14 @@
 //! sets the variable between them. `cargo test -p nvml-sim --test nvml --
 //! NAME` runs the cases whose name contains NAME.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::ffi::{c_uint, CStr};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use mig_cdi_testkit::paths::{h200_snapshot, machines_dir};
+use mig_cdi_testkit::sim;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::{Device, Nvml};
 use nvml_wrapper_sys::bindings as sys;
@@ -90,7 +90,7 @@ const CASES: &[Case] = &[
 const PROBE_ENV: &str = "NVML_SIM_TEST_PROBE";
 
 fn main() -> ExitCode {
-    let lib = support::library_path();
+    let lib = sim::library_path();
     if std::env::var_os(PROBE_ENV).is_some() {
         // Child of init_without_machine_is_driver_not_loaded.
         let result = Nvml::builder().lib_path(lib.as_os_str()).init().map(drop);
@@ -140,7 +140,7 @@ fn main() -> ExitCode {
 // ---- helpers ---------------------------------------------------------------
 
 fn use_machine(name: &str) -> PathBuf {
-    let path = support::machine_file(name);
+    let path = machines_dir().join(name);
     assert!(path.is_file(), "missing {}", path.display());
     std::env::set_var(nvml_sim::MACHINE_ENV, &path);
     path
@@ -396,7 +396,7 @@ fn h200_matches_real_identity(lib: &Path) {
     assert_eq!(nvml.device_count().unwrap(), 1);
     let gpu = nvml.device_by_index(0).unwrap();
     // nvidia-smi -L of the snapshot.
-    let smi_l = std::fs::read_to_string(support::snapshot_dir().join("nvidia-smi-L.txt")).unwrap();
+    let smi_l = std::fs::read_to_string(h200_snapshot().join("nvidia-smi-L.txt")).unwrap();
     assert_eq!(
         smi_l.trim(),
         format!(
@@ -433,7 +433,7 @@ fn h200_matches_real_identity(lib: &Path) {
 /// `nvml-profiles.txt`: `index id slices instances memMiB sm ce dec enc jpeg ofa p2p`
 /// or `index error Not Supported`.
 fn real_profiles() -> BTreeMap<u32, Option<Vec<u64>>> {
-    let text = std::fs::read_to_string(support::snapshot_dir().join("nvml-profiles.txt")).unwrap();
+    let text = std::fs::read_to_string(h200_snapshot().join("nvml-profiles.txt")).unwrap();
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("attributes"))
         .filter(|l| !l.trim().is_empty())
@@ -542,8 +542,7 @@ fn h200_profile_info_v_honours_version(lib: &Path) {
 
 /// `nvidia-smi-mig-lgipp.txt`: `GPU  0 Profile ID 19 Placements: {0,1,...}:1`.
 fn real_placements() -> BTreeMap<u32, Vec<(u32, u32)>> {
-    let text =
-        std::fs::read_to_string(support::snapshot_dir().join("nvidia-smi-mig-lgipp.txt")).unwrap();
+    let text = std::fs::read_to_string(h200_snapshot().join("nvidia-smi-mig-lgipp.txt")).unwrap();
     text.lines()
         .filter(|l| l.contains("Profile ID"))
         .map(|line| {
@@ -585,8 +584,7 @@ fn h200_placements_equal_real_lgipp(lib: &Path) {
 fn h200_capacity_with_mig_disabled_equals_real_lgip(lib: &Path) {
     let nvml = open(lib, "h200.json");
     let gpu = nvml.device_by_index(0).unwrap();
-    let text =
-        std::fs::read_to_string(support::snapshot_dir().join("nvidia-smi-mig-lgip.txt")).unwrap();
+    let text = std::fs::read_to_string(h200_snapshot().join("nvidia-smi-mig-lgip.txt")).unwrap();
     let mut seen = 0;
     for line in text.lines().filter(|l| l.contains(" MIG ")) {
         let fields: Vec<&str> = line.trim_matches('|').split_whitespace().collect();

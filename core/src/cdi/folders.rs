@@ -113,6 +113,15 @@ impl<T> Catalog<T> {
     /// keeps from one file, or why the file is not a spec.
     pub fn load(
         dirs: &[PathBuf],
+        decode: impl FnMut(&Path) -> Result<Vec<(String, String, T)>, String>,
+    ) -> Self {
+        Self::load_with(dirs, spec_files, decode)
+    }
+
+    /// [`Self::load`] with the folder listing given (a test double's, say).
+    pub fn load_with(
+        dirs: &[PathBuf],
+        mut list: impl FnMut(&Path) -> std::io::Result<Vec<PathBuf>>,
         mut decode: impl FnMut(&Path) -> Result<Vec<(String, String, T)>, String>,
     ) -> Self {
         let mut catalog = Catalog {
@@ -122,7 +131,7 @@ impl<T> Catalog<T> {
             unlisted: Vec::new(),
         };
         for (priority, dir) in dirs.iter().enumerate() {
-            let files = match spec_files(dir) {
+            let files = match list(dir) {
                 Ok(files) => files,
                 Err(err) => {
                     catalog.unlisted.push((dir.clone(), err.to_string()));

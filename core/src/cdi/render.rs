@@ -19,6 +19,13 @@
 //! - The control nodes go once into the spec-level edits.
 //! - `hostPath` only when the driver's /dev is under another root.
 //! - No environment: the nodes are the whole interface.
+//! - With the driver's files ([`DriverEdits`]): read-only bind mounts
+//!   (`ro`, `nosuid`, `nodev`, `bind`) of the libraries, utilities,
+//!   sockets and firmware at their paths under the driver root, and two
+//!   `createContainer` hooks of `mig-cdi-hook` — `create-symlinks` (the
+//!   soname links) and `update-ldcache` (the container's loader cache) —
+//!   each with an absolute path and an explicit environment, never the
+//!   container's. All in the spec-level edits: every device needs them.
 //!
 //! Devices are sorted by GPU index then MIG index, whatever order the
 //! inventory lists them in; each device's names follow in strategy order
@@ -27,8 +34,9 @@
 
 use serde::Serialize;
 
-use super::spec::{ContainerEdits, Device, DeviceNode, Spec};
+use super::spec::{ContainerEdits, Device, DeviceNode, Hook, Mount, Spec};
 use super::version::min_version;
+use crate::driver_files::{DriverFiles, Kind};
 use crate::nodes::{self, DeviceKind, Inventory, InventoryDevice, NodeRole};
 
 /// How devices are named.
@@ -90,6 +98,84 @@ pub struct RenderOptions {
     /// (an absolute path such as `/run/nvidia/driver`): nodes then get a
     /// `hostPath` under it.
     pub dev_root: Option<String>,
+    /// The driver's user-space files, when the spec carries them.
+    pub driver: Option<DriverEdits>,
+}
+
+/// The driver's files, for the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverEdits {
+    pub files: DriverFiles,
+    /// Where the files are on the host, when not `/` (`/run/nvidia/driver`).
+    pub driver_root: Option<String>,
+    /// Absolute path of `mig-cdi-hook` on the host.
+    pub hook_path: String,
+}
+
+/// The environment every hook we write runs with (never the container's).
+pub const HOOK_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Mount options of every driver file.
+pub const MOUNT_OPTIONS: [&str; 4] = ["ro", "nosuid", "nodev", "bind"];
+
+impl DriverEdits {
+    /// The read-only bind mounts, sorted by container path.
+    pub fn mounts(&self) -> Vec<Mount> {
+        self.files
+            .files
+            .iter()
+            .map(|file| Mount {
+                host_path: host_path(self.driver_root.as_deref(), &file.path)
+                    .unwrap_or_else(|| file.path.clone()),
+                container_path: file.path.clone(),
+                options: MOUNT_OPTIONS.iter().map(|o| o.to_string()).collect(),
+                mount_type: None,
+            })
+            .collect()
+    }
+
+    /// The `createContainer` hooks: soname links, then the loader cache.
+    pub fn hooks(&self) -> Vec<Hook> {
+        let hook = |args: Vec<String>| Hook {
+            hook_name: "createContainer".into(),
+            path: self.hook_path.clone(),
+            args,
+            env: vec![HOOK_ENV.into()],
+            timeout: None,
+        };
+        let mut hooks = Vec::new();
+        let links = self.files.links();
+        if !links.is_empty() {
+            let mut args = vec!["mig-cdi-hook".to_string(), "create-symlinks".to_string()];
+            for (link, target) in links {
+                args.push("--link".into());
+                args.push(format!("{link}={target}"));
+            }
+            hooks.push(hook(args));
+        }
+        let mut entries = Vec::new();
+        for file in &self.files.files {
+            let Kind::Library { soname } = &file.kind else {
+                continue;
+            };
+            let path = std::path::Path::new(&file.path);
+            let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+                continue;
+            };
+            let key = soname
+                .clone()
+                .unwrap_or_else(|| name.to_string_lossy().into_owned());
+            entries.push(format!("{key}={}", dir.join(&key).display()));
+        }
+        if !entries.is_empty() {
+            let mut args = vec!["mig-cdi-hook".to_string(), "update-ldcache".to_string()];
+            for entry in entries {
+                args.push("--entry".into());
+                args.push(entry);
+            }
+            hooks.push(hook(args));
+        }
+        hooks
+    }
 }
 
 impl Default for RenderOptions {
@@ -99,6 +185,7 @@ impl Default for RenderOptions {
             class: "gpu".into(),
             strategies: NameStrategy::DEFAULT.to_vec(),
             dev_root: None,
+            driver: None,
         }
     }
 }
@@ -196,6 +283,16 @@ pub fn render(inventory: &Inventory, options: &RenderOptions) -> Spec {
         devices,
         container_edits: ContainerEdits {
             device_nodes: control.iter().map(|n| spec_node(n, dev_root)).collect(),
+            mounts: options
+                .driver
+                .as_ref()
+                .map(DriverEdits::mounts)
+                .unwrap_or_default(),
+            hooks: options
+                .driver
+                .as_ref()
+                .map(DriverEdits::hooks)
+                .unwrap_or_default(),
             ..ContainerEdits::default()
         },
     };

@@ -49,6 +49,43 @@ struct DeviceView<'a> {
 struct EditsView<'a> {
     #[serde(default, rename = "deviceNodes", borrow)]
     device_nodes: Option<Vec<NodeView<'a>>>,
+    #[serde(default)]
+    env: Option<Vec<String>>,
+    #[serde(default)]
+    mounts: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    hooks: Option<Vec<serde_json::Value>>,
+}
+
+/// The edits besides device nodes, as the spec gives them (a consumer that
+/// writes them into an OCI config, such as a runtime wrapper, applies them
+/// as CDI says; the hook, which only makes nodes, refuses a device that
+/// has any).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OtherEdits {
+    /// `NAME=value`.
+    pub env: Vec<String>,
+    /// CDI mounts (`hostPath`, `containerPath`, `options`, `type`).
+    pub mounts: Vec<serde_json::Value>,
+    /// CDI hooks (`hookName`, `path`, `args`, `env`, `timeout`).
+    pub hooks: Vec<serde_json::Value>,
+}
+
+impl OtherEdits {
+    pub fn is_empty(&self) -> bool {
+        self.env.is_empty() && self.mounts.is_empty() && self.hooks.is_empty()
+    }
+}
+
+fn other_edits(edits: Option<&EditsView>) -> OtherEdits {
+    let Some(edits) = edits else {
+        return OtherEdits::default();
+    };
+    OtherEdits {
+        env: edits.env.clone().unwrap_or_default(),
+        mounts: edits.mounts.clone().unwrap_or_default(),
+        hooks: edits.hooks.clone().unwrap_or_default(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +135,10 @@ pub struct SpecDevice {
     pub nodes: Vec<SpecNode>,
     /// The spec's own (spec-level) nodes.
     pub spec_nodes: Vec<SpecNode>,
+    /// The device's edits besides nodes.
+    pub edits: OtherEdits,
+    /// The spec-level edits besides nodes.
+    pub spec_edits: OtherEdits,
     pub file: PathBuf,
 }
 
@@ -187,6 +228,7 @@ fn parse_json(
 ) -> Result<Vec<SpecDevice>, ViewError> {
     let spec: SpecView = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
     let mut spec_nodes = None;
+    let spec_edits = other_edits(spec.container_edits.as_ref());
     let mut kept = Vec::new();
     for (index, device) in spec.devices.unwrap_or_default().into_iter().enumerate() {
         if !keep(&spec.kind, &device.name) {
@@ -205,6 +247,8 @@ fn parse_json(
             nodes: nodes(edits.as_ref(), index)?,
             name: device.name.into_owned(),
             spec_nodes: spec_nodes.clone().unwrap_or_default(),
+            edits: other_edits(edits.as_ref()),
+            spec_edits: spec_edits.clone(),
             file: path.to_path_buf(),
         });
     }
@@ -283,6 +327,8 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].nodes[1].access, Access::READ);
         assert_eq!(got[0].spec_nodes[0].path, "/dev/nvidiactl");
+        assert_eq!(got[0].spec_edits.env, ["X=1"]);
+        assert!(got[0].edits.is_empty());
         let err = parse(SPEC.as_bytes(), Format::Json, Path::new("/s.json"), &all).unwrap_err();
         assert_eq!(err, ViewError::Edits { index: 1 });
     }

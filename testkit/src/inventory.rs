@@ -1,6 +1,6 @@
 //! Hand-built inventories for the CDI tests: the shapes `nodes::plan`
-//! produces, without a driver root.
-#![allow(dead_code)]
+//! produces, without a driver root, so that rendering and its properties
+//! can be tested on any device layout, not only the ones a fixture has.
 
 use mig_cdi_core::nodes::{DeviceKind, DeviceNode, Inventory, InventoryDevice, NodeRole};
 

@@ -1,6 +1,9 @@
-//! Shared helpers for the end-to-end tests: find the workspace's built
-//! binaries and the NVML simulator, make a simulated machine's fake driver
-//! root, and run `mig-cdi-gen` against it through the real NVML code path.
+//! The end-to-end tests drive the workspace's real binaries, so they need
+//! what cargo built and a machine to point them at: this module finds the
+//! built binaries and the NVML simulator, makes a simulated machine's fake
+//! driver root, and runs `mig-cdi-gen` against it through the real NVML
+//! code path. It also holds the host checks those tests share (root,
+//! device nodes) and the runtimes' fixed names.
 //!
 //! The binaries must be built first (`cargo build --workspace`, which the
 //! README's test command does); a missing one fails the test with that advice.
@@ -8,25 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::paths::{machine_file, target_dir};
+
 /// busybox root filesystem made by `tests/setup-runtimes.sh`.
 pub const ROOTFS: &str = "/var/lib/mig-cdi-tests/rootfs";
 /// The same root filesystem as a podman image.
 pub const IMAGE: &str = "localhost/mig-cdi-busybox:latest";
-
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `target/<profile>`: where cargo put this test's binaries.
-pub fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test>-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in target/<profile>/deps")
-        .to_path_buf()
-}
 
 fn built(name: &str) -> PathBuf {
     let path = target_dir().join(name);
@@ -45,21 +35,7 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// The simulated `libnvidia-ml.so`.
 pub fn sim_lib() -> PathBuf {
-    built("libnvml_sim.so")
-}
-
-/// A shipped machine description, `examples/machines/<name>.json`.
-pub fn machine_file(name: &str) -> PathBuf {
-    let path = repo_root()
-        .join("examples/machines")
-        .join(format!("{name}.json"));
-    assert!(path.exists(), "no machine description {}", path.display());
-    path
-}
-
-/// The real H200 driver snapshot (read-only, beside the repository).
-pub fn h200_snapshot() -> PathBuf {
-    repo_root().join("../shared/fixtures/driver/h200-580.159.04")
+    built(nvml_sim::LIBRARY_FILE_NAME)
 }
 
 /// A simulated machine: its description and its fake driver root (proc/
@@ -131,6 +107,35 @@ impl FakeMachine {
         );
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
+}
+
+/// Run `cmd` and assert that it succeeded (its stderr in the message).
+pub(crate) fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `mknod PATH c MAJOR MINOR`, making PATH's parent folders first; needs
+/// root.
+pub fn mknod(path: &Path, major: u32, minor: u32) {
+    std::fs::create_dir_all(path.parent().expect("a node path has a parent folder"))
+        .unwrap_or_else(|e| panic!("create the folder of {}: {e}", path.display()));
+    run_ok(
+        Command::new("mknod")
+            .arg(path)
+            .arg("c")
+            .arg(major.to_string())
+            .arg(minor.to_string()),
+    );
+}
+
+/// A program's output as text (lossy UTF-8).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// True when running as root (mknod, runtimes).

@@ -1,6 +1,8 @@
-//! Shared by the `hook_*` end-to-end tests: a simulated MIG machine (fake
-//! driver /proc tables and real character nodes in a temp dir, plus the CDI
-//! spec the generator would write for it), OCI bundles run by real runc and
+//! The `hook_*` end-to-end tests run the hook under real runtimes on a
+//! host with no GPU, and must see from inside the container what it did;
+//! this is what they share for that: a simulated MIG machine (fake driver
+//! /proc tables and real character nodes in a temp dir, plus the CDI spec
+//! the generator would write for it), OCI bundles run by real runc and
 //! crun, podman runs, and a probe that lists, inside the container, every
 //! NVIDIA node with its number, mode and what opening it does.
 //!
@@ -10,15 +12,14 @@
 //! (caps 21, 22). No driver is loaded here, so opening a node the device
 //! cgroup allows fails with ENXIO, and one it denies with EPERM.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mig_cdi_e2e as support;
+use crate::e2e::{self as support, mknod, run_ok};
+use crate::paths;
 use serde_json::{json, Value};
 
 pub const UUID_0_0: &str = "MIG-11111111-2222-3333-4444-555555555500";
@@ -75,25 +76,6 @@ pub fn nodes_0_1() -> Vec<Want> {
 pub const CONFIG_NODE: Want = want("/dev/nvidia-caps/nvidia-cap1", 241, 1, 0o400);
 pub const MONITOR_NODE: Want = want("/dev/nvidia-caps/nvidia-cap2", 241, 2, 0o444);
 
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn mknod(path: &Path, major: u32, minor: u32) {
-    run_ok(
-        Command::new("mknod")
-            .arg(path)
-            .arg("c")
-            .arg(major.to_string())
-            .arg(minor.to_string()),
-    );
-}
-
 /// The simulated machine and its CDI spec directory.
 pub struct Machine {
     _dir: tempfile::TempDir,
@@ -102,6 +84,10 @@ pub struct Machine {
 }
 
 impl Machine {
+    #[allow(
+        clippy::new_without_default,
+        reason = "it makes device nodes and temp folders: not a default value"
+    )]
     pub fn new() -> Self {
         assert!(
             support::is_root(),
@@ -113,7 +99,7 @@ impl Machine {
             .unwrap();
         let root = dir.path().join("root");
         let cdi = dir.path().join("cdi");
-        let snap = support::h200_snapshot().join("proc");
+        let snap = paths::h200_snapshot().join("proc");
         let proc = root.join("proc");
         let nv = proc.join("driver/nvidia");
         for d in [
@@ -381,7 +367,7 @@ pub struct Bundle {
 /// The hook entry from `examples/hooks/oci/config-hooks.json`, pointed at
 /// the built binary, with extra arguments.
 pub fn example_hook_entry(extra: &[String]) -> Value {
-    let file = support::repo_root().join("examples/hooks/oci/config-hooks.json");
+    let file = paths::repo_root().join("examples/hooks/oci/config-hooks.json");
     let hooks: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let mut entry = hooks["createRuntime"][0].clone();
     entry["path"] = json!(support::bin("mig-cdi-hook"));
@@ -441,17 +427,22 @@ impl Bundle {
 
     pub fn run(&self, runtime: Runtime) -> Ran {
         let mut config = self.config.clone();
-        let hook_stderr = self.path.join("hook-stderr");
         if runtime == Runtime::Crun {
             // crun reports only a hook's exit code; this annotation makes
             // it write the hook's stderr to a file.
-            config["annotations"]["run.oci.hooks.stderr"] = json!(hook_stderr);
+            config["annotations"]["run.oci.hooks.stderr"] = json!(self.hook_stderr());
         }
-        std::fs::write(
-            self.path.join("config.json"),
-            serde_json::to_string_pretty(&config).unwrap(),
+        self.run_bytes(
+            runtime,
+            serde_json::to_string_pretty(&config).unwrap().as_bytes(),
         )
-        .unwrap();
+    }
+
+    /// Run the bundle with `config.json` holding exactly `bytes` (for
+    /// configs serde_json would not write, such as bytes that are not
+    /// UTF-8).
+    pub fn run_bytes(&self, runtime: Runtime, bytes: &[u8]) -> Ran {
+        std::fs::write(self.path.join("config.json"), bytes).unwrap();
         let id = container_id(runtime.name());
         let out = Command::new("timeout")
             .arg("120")
@@ -467,10 +458,15 @@ impl Bundle {
             .args(["delete", "--force", &id])
             .stderr(Stdio::null())
             .status();
+        let hook_stderr = self.hook_stderr();
         Ran::from(
             out,
             (runtime == Runtime::Crun).then_some(hook_stderr.as_path()),
         )
+    }
+
+    fn hook_stderr(&self) -> PathBuf {
+        self.path.join("hook-stderr")
     }
 
     pub fn dir(&self) -> &Path {
@@ -481,7 +477,7 @@ impl Bundle {
 /// A podman hooks.d folder holding `examples/hooks/podman/<file>`, pointed
 /// at the built binary with extra arguments.
 pub fn podman_hooks_dir(example: &str, extra: &[String]) -> tempfile::TempDir {
-    let file = support::repo_root()
+    let file = paths::repo_root()
         .join("examples/hooks/podman")
         .join(example);
     let mut hook: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();

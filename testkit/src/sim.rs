@@ -1,28 +1,16 @@
-//! Paths the nvml-sim tests share: the example machines, the real H200
-//! snapshot and the built simulated library.
-#![allow(dead_code)]
+//! The NVML simulator's own tests load the simulated library in process,
+//! the way mig-cdi loads the real one, before any `cargo build` has put it
+//! in `target/<profile>/`: this module finds the one cargo built for the
+//! running test, and the simulator's folder. (The machines and the H200
+//! snapshot they compare against are in [`crate::paths`].)
 
 use std::path::PathBuf;
 
+use crate::paths::repo_root;
+
 /// The `nvml-sim/` folder.
 pub fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `examples/machines/<name>` of the workspace.
-pub fn machine_file(name: &str) -> PathBuf {
-    crate_dir().join("../examples/machines").join(name)
-}
-
-/// The real H200 driver snapshot (`shared/fixtures/driver/h200-580.159.04`).
-pub fn snapshot_dir() -> PathBuf {
-    let dir = crate_dir().join("../../shared/fixtures/driver/h200-580.159.04");
-    assert!(
-        dir.is_dir(),
-        "the real H200 snapshot is missing at {}",
-        dir.display()
-    );
-    dir
+    repo_root().join("nvml-sim")
 }
 
 /// The simulated library built by this same cargo run.
