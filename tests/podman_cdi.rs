@@ -57,7 +57,13 @@ impl InstalledSpec {
     fn generate(machine: &FakeMachine, test: &str, extra: &[&str]) -> Self {
         let vendor = Self::vendor(test);
         let path = Path::new(CDI_DIR).join(format!("{vendor}-gpu.json"));
-        let mut args = vec!["generate", "--vendor", &vendor, "--output"];
+        let mut args = vec![
+            "generate",
+            "--no-driver-files",
+            "--vendor",
+            &vendor,
+            "--output",
+        ];
         let path_text = path.to_str().unwrap().to_string();
         args.push(&path_text);
         args.extend_from_slice(extra);
@@ -198,6 +204,7 @@ fn podman_reads_type_index_names_and_yaml() {
     let spec = InstalledSpec { path, vendor };
     machine.gen_ok(&[
         "generate",
+        "--no-driver-files",
         "--vendor",
         &spec.vendor,
         "--device-name-strategy",

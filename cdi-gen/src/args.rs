@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
+use mig_cdi_core::cdi::render::DriverEdits;
 use mig_cdi_core::cdi::rules;
+use mig_cdi_core::driver_files;
 
 use crate::discover::DiscoverOptions;
 use crate::nvml::Reads;
@@ -103,5 +105,78 @@ mod tests {
             Some("/run/nvidia/driver".into())
         );
         assert!(host_path_root(Path::new("relative")).is_err());
+    }
+}
+
+/// The driver's user-space files in the spec, shared by `generate` and
+/// `docker-args`.
+#[derive(Debug, Clone, Args)]
+pub struct DriverArgs {
+    /// Leave the driver's user-space files out: a spec of device nodes
+    /// only (CUDA then needs the libraries from elsewhere).
+    #[arg(long)]
+    pub no_driver_files: bool,
+    /// Where the driver's user-space files are, as this program sees them
+    /// and as the runtime will mount them from (hostPath), e.g.
+    /// /run/nvidia/driver for the GPU operator's layout. Default: under
+    /// --root, mounted from the same paths.
+    #[arg(long, value_name = "DIR")]
+    pub driver_root: Option<PathBuf>,
+    /// Also the graphics libraries (EGL, GLX, GLES, Vulkan, OptiX, NvFBC).
+    #[arg(long)]
+    pub graphics: bool,
+    /// Also the video libraries (NVDEC, NVENC, optical flow, VDPAU).
+    #[arg(long)]
+    pub video: bool,
+    /// Absolute path of mig-cdi-hook, for the spec's createContainer hooks
+    /// (soname links, loader cache). Default: beside mig-cdi-gen, else
+    /// /usr/local/bin/mig-cdi-hook.
+    #[arg(long, value_name = "PATH")]
+    pub hook_path: Option<PathBuf>,
+}
+
+impl DriverArgs {
+    /// The driver's files for the module `version` (`None` with
+    /// `--no-driver-files`); `root` is `--root`.
+    pub fn edits(&self, root: &Path, version: &str) -> Result<Option<DriverEdits>> {
+        if self.no_driver_files {
+            return Ok(None);
+        }
+        if let Some(dir) = &self.driver_root {
+            if !dir.is_absolute() {
+                bail!("--driver-root {} must be an absolute path", dir.display());
+            }
+        }
+        let hook_path = match &self.hook_path {
+            Some(path) if path.is_absolute() => path.clone(),
+            Some(path) => bail!(
+                "--hook-path {} must be an absolute path: runtimes run hooks without a PATH",
+                path.display()
+            ),
+            None => std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.parent()?.join("mig-cdi-hook")))
+                .filter(|p| p.is_file())
+                .unwrap_or_else(|| PathBuf::from("/usr/local/bin/mig-cdi-hook")),
+        };
+        let options = driver_files::Options {
+            driver_root: self
+                .driver_root
+                .clone()
+                .unwrap_or_else(|| root.to_path_buf()),
+            graphics: self.graphics,
+            video: self.video,
+        };
+        let files =
+            driver_files::discover(version, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Some(DriverEdits {
+            files,
+            driver_root: self
+                .driver_root
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .filter(|d| d.trim_end_matches('/') != ""),
+            hook_path: hook_path.display().to_string(),
+        }))
     }
 }

@@ -22,7 +22,7 @@ use mig_cdi_core::cdi::{
 };
 use mig_cdi_core::fsread;
 
-use crate::args::{HostArgs, NamingArgs};
+use crate::args::{DriverArgs, HostArgs, NamingArgs};
 use crate::atomic_write::AtomicFile;
 use crate::discover;
 use crate::exit::EXIT_DRIFT;
@@ -82,6 +82,8 @@ the file differs from what the hardware gives now (or is missing), 2 error.")]
 pub struct GenerateArgs {
     #[command(flatten)]
     pub naming: NamingArgs,
+    #[command(flatten)]
+    pub driver: DriverArgs,
     /// How devices are named; repeat or separate with commas for several
     /// names per device. Names are written in the order index, uuid,
     /// type-index whatever the order given here.
@@ -193,9 +195,12 @@ pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
         eprintln!("mig-cdi-gen: warning: {warning}");
     }
     let to_create = found.require_host_nodes(settings.create_device_nodes)?;
+    // The driver's files, at the loaded module's version.
+    let mut render = settings.render.clone();
+    render.driver = args.driver.edits(&host.root, &found.driver_version)?;
     // The bytes written (or compared) are the very bytes checked.
     let CheckedSpec { spec, bytes, .. } =
-        render_checked(&found, &settings.render, settings.format, &schema)?;
+        render_checked(&found, &render, settings.format, &schema)?;
     if CdiVersion::parse(&spec.cdi_version).is_some_and(|v| v > CdiVersion::PODMAN_4_3_MAX) {
         eprintln!(
             "mig-cdi-gen: warning: this spec needs cdiVersion {} (class \"{}\"), which runtimes \

@@ -71,7 +71,7 @@ fn every_machine_and_strategy_matches_its_golden_spec() {
     for name in machines() {
         let machine = FakeMachine::new(&name);
         for (set, flags) in STRATEGY_SETS {
-            let mut args = vec!["generate"];
+            let mut args = vec!["generate", "--no-driver-files"];
             args.extend_from_slice(flags);
             let out = machine.gen_ok(&args);
             let spec = assert_valid(out.as_bytes(), Format::Json);
@@ -88,11 +88,16 @@ fn yaml_output_matches_its_golden_and_the_json() {
     let machine = FakeMachine::new("h100x4");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("nvidia.com-gpu.yaml");
-    machine.gen_ok(&["generate", "--output", file.to_str().unwrap()]);
+    machine.gen_ok(&[
+        "generate",
+        "--no-driver-files",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
     let yaml = std::fs::read(&file).unwrap();
     assert_golden("h100x4/default.yaml", &yaml);
     let from_yaml = assert_valid(&yaml, Format::Yaml);
-    let json = machine.gen_ok(&["generate"]);
+    let json = machine.gen_ok(&["generate", "--no-driver-files"]);
     assert_eq!(from_yaml, assert_valid(json.as_bytes(), Format::Json));
 }
 
@@ -100,7 +105,12 @@ fn yaml_output_matches_its_golden_and_the_json() {
 fn h100_index_names_follow_nvml_order_and_nodes_follow_minor_numbers() {
     // h100x4: NVML index 0 -> minor 2, 1 -> 0, 2 -> 3, 3 -> 1.
     let machine = FakeMachine::new("h100x4");
-    let spec = assert_valid(machine.gen_ok(&["generate"]).as_bytes(), Format::Json);
+    let spec = assert_valid(
+        machine
+            .gen_ok(&["generate", "--no-driver-files"])
+            .as_bytes(),
+        Format::Json,
+    );
     let paths = |name: &str| -> Vec<String> {
         let device = spec.devices.iter().find(|d| d.name == name).unwrap();
         device
@@ -161,6 +171,7 @@ fn dev_root_gives_host_paths() {
         "--dev-root",
         "/run/nvidia/driver",
         "generate",
+        "--no-driver-files",
         "--device-name-strategy",
         "uuid",
     ]);
@@ -168,7 +179,79 @@ fn dev_root_gives_host_paths() {
     assert_eq!(spec.cdi_version, "0.5.0");
     assert_golden("h200-mig/dev-root-uuid.json", out.as_bytes());
     // Without it the nodes are not found, and the error says which.
-    let fail = machine.gen(&["generate"]);
+    let fail = machine.gen(&["generate", "--no-driver-files"]);
     assert_eq!(fail.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&fail.stderr).contains("missing"));
+}
+
+/// With the driver's files (the default): the simulated root's stand-in
+/// libraries, utility and firmware as read-only mounts, and the
+/// createContainer hooks with their soname links and cache entries.
+#[test]
+fn every_machine_with_driver_files_matches_its_golden_spec() {
+    for name in machines() {
+        let machine = FakeMachine::new(&name);
+        let args = ["generate", "--hook-path", "/usr/local/bin/mig-cdi-hook"];
+        let out = machine.gen_ok(&args);
+        let spec = assert_valid(out.as_bytes(), Format::Json);
+        let edits = &spec.container_edits;
+        assert!(
+            edits
+                .mounts
+                .iter()
+                .any(|m| m.container_path.ends_with("/libcuda.so.580.159.04")
+                    || m.container_path.contains("/libcuda.so.")),
+            "{name}: no libcuda mount"
+        );
+        assert!(edits
+            .hooks
+            .iter()
+            .all(|h| h.path == "/usr/local/bin/mig-cdi-hook" && !h.env.is_empty()));
+        // The device-only spec is the same spec without them.
+        let plain = machine.gen_ok(&["generate", "--no-driver-files"]);
+        let mut without: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let edits = without["containerEdits"].as_object_mut().unwrap();
+        edits.remove("mounts");
+        edits.remove("hooks");
+        assert_eq!(
+            without,
+            serde_json::from_str::<serde_json::Value>(&plain).unwrap(),
+            "{name}"
+        );
+        assert_golden(&format!("{name}/driver-files.json"), out.as_bytes());
+    }
+}
+
+#[test]
+fn a_missing_or_mismatched_library_is_named_and_nothing_is_written() {
+    let machine = FakeMachine::new("h200");
+    let libs = machine.root.join("usr/lib/x86_64-linux-gnu");
+    let out_file = machine.root.join("spec.json");
+    std::fs::rename(
+        libs.join("libnvidia-ml.so.580.159.04"),
+        libs.join("libnvidia-ml.so.570.86.10"),
+    )
+    .unwrap();
+    let out = machine.gen(&["generate", "--output", out_file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("libnvidia-ml.so.570.86.10 is version 570.86.10 but the loaded kernel module is 580.159.04"),
+        "{err}"
+    );
+    std::fs::remove_file(libs.join("libnvidia-ml.so.570.86.10")).unwrap();
+    let out = machine.gen(&["generate", "--output", out_file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("libnvidia-ml.so.580.159.04 (the running driver's) is not installed"),
+        "{err}"
+    );
+    std::fs::create_dir_all(machine.root.join("etc")).unwrap();
+    std::fs::write(machine.root.join("etc/ld.so.cache"), b"garbled").unwrap();
+    let out = machine.gen(&["generate", "--output", out_file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ld.so.cache: not a loader cache"), "{err}");
+    assert!(!out_file.exists());
+    // --no-driver-files still works on such a host.
+    machine.gen_ok(&["generate", "--no-driver-files"]);
 }

@@ -70,14 +70,9 @@ impl fmt::Display for ReadError {
     }
 }
 
-impl std::error::Error for ReadError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// The message already says the OS error; no `source`, so an error chain
+/// (`{:#}`) says it once.
+impl std::error::Error for ReadError {}
 
 /// Open `path` for reading without blocking, and only if it is a regular
 /// file (symlinks are followed, as runtimes follow them).

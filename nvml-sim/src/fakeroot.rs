@@ -93,6 +93,16 @@ pub enum Entry {
         /// Contents.
         contents: String,
     },
+    /// A file of the driver's user space (a stand-in library, a utility,
+    /// firmware), with its mode.
+    Binary {
+        /// Relative path.
+        path: PathBuf,
+        /// Contents.
+        contents: Vec<u8>,
+        /// Permission bits.
+        mode: u32,
+    },
     /// A character device node.
     CharDevice {
         /// Relative path.
@@ -110,7 +120,10 @@ impl Entry {
     /// Path relative to the root.
     pub fn path(&self) -> &Path {
         match self {
-            Entry::Dir { path } | Entry::File { path, .. } | Entry::CharDevice { path, .. } => path,
+            Entry::Dir { path }
+            | Entry::File { path, .. }
+            | Entry::Binary { path, .. }
+            | Entry::CharDevice { path, .. } => path,
         }
     }
 }
@@ -144,6 +157,18 @@ impl Planner {
         self.entries.push(Entry::File {
             path,
             contents: contents.into(),
+        });
+    }
+
+    fn binary(&mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>, mode: u32) {
+        let path = path.into();
+        if let Some(parent) = path.parent() {
+            self.dir(parent);
+        }
+        self.entries.push(Entry::Binary {
+            path,
+            contents: contents.into(),
+            mode,
         });
     }
 
@@ -197,6 +222,9 @@ pub fn plan(machine: &Machine) -> Vec<Entry> {
         ),
     );
     p.file(nvidia.join("params"), PARAMS);
+    for (path, contents, mode) in driver_files(machine.driver_version()) {
+        p.binary(path, contents, mode);
+    }
     for gpu in machine.gpus() {
         p.file(
             nvidia
@@ -367,13 +395,58 @@ fn scoped(root: &Path, rel: &Path) -> Result<PathBuf, FakeRootError> {
     Ok(path)
 }
 
+/// The driver's user-space files of `version`, as stand-ins: the three
+/// libraries CUDA needs (tiny ELF objects that carry the real sonames, so
+/// discovery reads them as on a real host), `nvidia-smi` and GSP firmware.
+/// In `usr/lib/x86_64-linux-gnu`, `usr/bin` and `lib/firmware`.
+pub fn driver_files(version: &str) -> Vec<(PathBuf, Vec<u8>, u32)> {
+    let mut files = Vec::new();
+    for (stem, soname) in [
+        ("libcuda.so", "libcuda.so.1"),
+        ("libnvidia-ml.so", "libnvidia-ml.so.1"),
+        (
+            "libnvidia-ptxjitcompiler.so",
+            "libnvidia-ptxjitcompiler.so.1",
+        ),
+    ] {
+        files.push((
+            PathBuf::from(format!("usr/lib/x86_64-linux-gnu/{stem}.{version}")),
+            mig_cdi_core::elf::stub_shared_object(soname),
+            0o755,
+        ));
+    }
+    files.push((
+        PathBuf::from("usr/bin/nvidia-smi"),
+        b"#!/bin/sh\necho 'nvidia-smi stand-in (mig-cdi simulator)'\n".to_vec(),
+        0o755,
+    ));
+    files.push((
+        PathBuf::from(format!("lib/firmware/nvidia/{version}/gsp_ga10x.bin")),
+        b"GSP firmware stand-in\n".to_vec(),
+        0o644,
+    ));
+    files
+}
+
 /// What `overwrite` clears: exactly what [`plan`] generates at the top.
 fn generated_paths(root: &Path) -> Result<Vec<PathBuf>, FakeRootError> {
     let mut paths = vec![
         scoped(root, Path::new("proc/devices"))?,
         scoped(root, Path::new("proc/driver/nvidia"))?,
         scoped(root, Path::new("proc/driver/nvidia-caps"))?,
+        scoped(root, Path::new("lib/firmware/nvidia"))?,
+        scoped(root, Path::new("usr/bin/nvidia-smi"))?,
     ];
+    let libs = scoped(root, Path::new("usr/lib/x86_64-linux-gnu"))?;
+    if libs.is_dir() {
+        for entry in fs::read_dir(&libs).map_err(io_err("read", &libs))? {
+            let entry = entry.map_err(io_err("read", &libs))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("libcuda.so") || name.starts_with("libnvidia-") {
+                paths.push(libs.join(entry.file_name()));
+            }
+        }
+    }
     let dev = scoped(root, Path::new("dev"))?;
     if dev.is_dir() {
         for entry in fs::read_dir(&dev).map_err(io_err("read", &dev))? {
@@ -459,6 +532,11 @@ pub fn build(
                 remove(&path)?;
                 fs::write(&path, contents).map_err(io_err("write", &path))?;
                 set_mode(&path, 0o444)?;
+            }
+            Entry::Binary { contents, mode, .. } => {
+                remove(&path)?;
+                fs::write(&path, contents).map_err(io_err("write", &path))?;
+                set_mode(&path, *mode)?;
             }
             Entry::CharDevice {
                 major, minor, mode, ..
