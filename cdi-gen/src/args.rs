@@ -175,7 +175,7 @@ impl DriverArgs {
                 .driver_root
                 .as_ref()
                 .map(|d| d.display().to_string())
-                .filter(|d| d.trim_end_matches('/') != ""),
+                .filter(|d| !d.trim_end_matches('/').is_empty()),
             hook_path: hook_path.display().to_string(),
         }))
     }
