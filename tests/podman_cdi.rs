@@ -249,7 +249,7 @@ fn docker_args_flags_give_plain_podman_the_same_nodes() {
         return;
     }
     let machine = FakeMachine::new("h100x4");
-    let flags = machine.gen_ok(&["docker-args", "0:1"]);
+    let flags = machine.gen_ok(&["docker-args", "--no-driver-files", "0:1"]);
     // The flags name host paths; the simulated machine's /dev lives under
     // its fake root, which stands in for / here.
     let root = machine.root.to_str().unwrap();

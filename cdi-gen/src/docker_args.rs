@@ -2,7 +2,11 @@
 //! `docker run` / `podman run` (no CDI) the same nodes as the CDI device
 //! NAME: the control nodes and the device's own, with the same cgroup
 //! access. They come from the very spec `generate` would write, so the two
-//! cannot disagree.
+//! cannot disagree. With the driver's files (the default, as in the
+//! spec) it adds a read-only `--volume` per file; what docker without CDI
+//! cannot do — the soname links and the loader cache, which a CDI runtime
+//! makes with the spec's hooks — is said on stderr, with what to use
+//! instead.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -11,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use mig_cdi_core::cdi::{rules, Format, NameStrategy, RenderOptions, SchemaValidator};
 use serde::Serialize;
 
-use crate::args::{self, HostArgs, NamingArgs};
+use crate::args::{self, DriverArgs, HostArgs, NamingArgs};
 use crate::discover;
 use crate::nvml::Reads;
 use crate::render::render_checked;
@@ -20,6 +24,10 @@ use crate::render::render_checked;
 #[command(after_long_help = "\
 One flag per line, so a shell can splice them in:\n  \
 docker run --rm $(mig-cdi-gen docker-args 0:1) IMAGE nvidia-smi -L\n\n\
+The driver's files come as read-only --volume flags; docker without CDI cannot make their \
+soname links or loader cache (CDI runtimes run the spec's hooks for that), so use \
+mig-cdi-runtime (docker --runtime=mig-cdi) or docker 25+ with CDI for CUDA, or \
+--no-driver-files for the device nodes alone.\n\n\
 A container must get one MIG device: CUDA uses only the first it sees.\n\n\
 Exit status: 0 success, 2 error (unknown device: the valid names are listed).")]
 pub struct DockerArgsArgs {
@@ -30,7 +38,10 @@ pub struct DockerArgsArgs {
     pub name: String,
     #[command(flatten)]
     pub naming: NamingArgs,
-    /// Print [{hostPath, path, major, minor, permissions}] as JSON instead.
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// Print {devices: [{hostPath, path, major, minor, permissions}],
+    /// volumes: [{hostPath, containerPath, options}], notes} as JSON instead.
     #[arg(long)]
     pub json: bool,
     /// Refused: docker-args never changes the host (see `generate`).
@@ -81,7 +92,7 @@ pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
             args.name.as_str()
         }
     };
-    let render = RenderOptions {
+    let mut render = RenderOptions {
         vendor: args.naming.vendor.clone(),
         class: args.naming.class.clone(),
         strategies: NameStrategy::ALL.to_vec(),
@@ -89,6 +100,7 @@ pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
         driver: None,
     };
     let found = discover::discover(&host.discover_options(Reads::default()))?;
+    render.driver = args.driver.edits(&host.root, &found.driver_version)?;
     for warning in found.warnings() {
         eprintln!("mig-cdi-gen: warning: {warning}");
     }
@@ -128,10 +140,36 @@ pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
             permissions: n.permissions.clone().unwrap_or_else(|| "rw".into()),
         })
         .collect();
+    let volumes = &spec.container_edits.mounts;
+    let mut notes = Vec::new();
+    if !spec.container_edits.hooks.is_empty() {
+        notes.push(
+            "docker without CDI cannot make the driver libraries' soname links or add them to \
+             the loader cache (a CDI runtime runs the spec's hooks for that): CUDA will not find \
+             libcuda.so.1 from these flags alone — use mig-cdi-runtime (docker \
+             --runtime=mig-cdi) or docker 25+ with CDI (--device nvidia.com/gpu=NAME)"
+                .to_string(),
+        );
+    }
     let text = if args.json {
-        serde_json::to_string_pretty(&nodes)? + "\n"
+        serde_json::to_string_pretty(&serde_json::json!({
+            "devices": nodes,
+            "volumes": volumes,
+            "notes": notes,
+        }))? + "\n"
     } else {
-        nodes.iter().map(|n| n.flag() + "\n").collect()
+        for note in &notes {
+            eprintln!("mig-cdi-gen: note: {note}");
+        }
+        nodes
+            .iter()
+            .map(|n| n.flag() + "\n")
+            .chain(
+                volumes
+                    .iter()
+                    .map(|m| format!("--volume={}:{}:ro\n", m.host_path, m.container_path)),
+            )
+            .collect()
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())

@@ -153,10 +153,33 @@ fn docker_args_give_the_cdi_nodes_as_flags() {
         "nvidia.com/gpu=0:1",
         "MIG-17f1f658-3fd2-5f13-bf9a-62c866cd62eb",
     ] {
-        assert_eq!(machine.gen_ok(&["docker-args", name]), expected, "{name}");
+        assert_eq!(
+            machine.gen_ok(&["docker-args", "--no-driver-files", name]),
+            expected,
+            "{name}"
+        );
     }
+    // With the driver's files: the same devices, then read-only volumes.
+    let with_files = machine.gen_ok(&["docker-args", "0:1"]);
+    assert!(with_files.starts_with(expected), "{with_files}");
+    assert!(
+        with_files.contains(
+            "--volume=/usr/lib/x86_64-linux-gnu/libcuda.so.570.133.20:\
+             /usr/lib/x86_64-linux-gnu/libcuda.so.570.133.20:ro\n"
+        ),
+        "{with_files}"
+    );
+    let out = machine.gen(&["docker-args", "0:1"]);
+    assert!(
+        text(&out.stderr).contains("cannot make the driver libraries' soname links"),
+        "{}",
+        text(&out.stderr)
+    );
     let json: serde_json::Value =
         serde_json::from_str(&machine.gen_ok(&["docker-args", "--json", "1"])).unwrap();
+    assert!(!json["volumes"].as_array().unwrap().is_empty());
+    assert_eq!(json["notes"].as_array().unwrap().len(), 1);
+    let json = &json["devices"];
     assert_eq!(json.as_array().unwrap().len(), 4);
     assert_eq!(
         json[3],
