@@ -4,7 +4,8 @@
 #   - nvml_floor: load NVML, init, each GPU's UUID, minor number and MIG
 #     mode, shutdown (cdi-gen/examples/nvml_floor.rs) - the least any tool
 #     naming the GPUs must do;
-#   - mig-cdi-gen generate to stdout, and to a file (atomic write, fsync);
+#   - mig-cdi-gen generate to stdout (with the driver's files, and with
+#     --no-driver-files), and to a file (atomic write, fsync);
 #   - mig-cdi-gen list --json, and nvidia-smi -L where it is installed;
 # in one run, so every figure has its same-run floor. hyperfine's JSON
 # goes to OUT_DIR, with each command's output once (a sanity check) and
@@ -51,6 +52,7 @@ line() { printf '%q ' "$@"; }
 cmds=(
     -n "nvml_floor" "$(line "$floor" "${nvml[@]}")"
     -n "mig-cdi-gen generate" "$(line "$gen" "${host[@]}" generate)"
+    -n "mig-cdi-gen generate --no-driver-files" "$(line "$gen" "${host[@]}" generate --no-driver-files)"
     -n "mig-cdi-gen generate --output" "$(line "$gen" "${host[@]}" generate --output "$spec")"
     -n "mig-cdi-gen list --json" "$(line "$gen" "${host[@]}" list --json)"
 )
@@ -65,10 +67,11 @@ if command -v python3 >/dev/null; then
 import json, statistics, sys
 results = json.load(open(sys.argv[1]))["results"]
 floor = statistics.median(next(r for r in results if r["command"] == "nvml_floor")["times"])
-print(f"{'command':34} {'median':>10} {'vs floor':>12}")
+print(f"{'command':42} {'median':>10} {'vs floor':>12} {'ratio':>7}")
 for r in results:
     median = statistics.median(r["times"])
-    print(f"{r['command']:34} {median * 1e3:7.2f} ms {(median - floor) * 1e3:+9.2f} ms")
+    print(f"{r['command']:42} {median * 1e3:7.2f} ms {(median - floor) * 1e3:+9.2f} ms "
+          f"x{median / floor:5.2f}")
 PY
 fi
 echo "h200-floor: results in $out"
