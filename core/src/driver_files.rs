@@ -273,6 +273,29 @@ fn other_version(name: &str, stem: &str, version: &str) -> Option<String> {
     (driverish && rest != version).then(|| rest.to_string())
 }
 
+/// The names in a folder; none when it cannot be listed.
+fn list_dir(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Does the file start with the ELF magic?
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    fsread::open(path)
+        .ok()
+        .and_then(|mut f| f.read_exact(&mut magic).ok())
+        .is_some()
+        && magic == *b"\x7fELF"
+}
+
 /// Discover the driver's files for kernel module `version`.
 pub fn discover(version: &str, options: &Options) -> Result<DriverFiles, FilesError> {
     let root = &options.driver_root;
@@ -291,6 +314,9 @@ pub fn discover(version: &str, options: &Options) -> Result<DriverFiles, FilesEr
         }
     };
     // Folders to look in: those the cache names for each library first.
+    // Each folder is listed once (a distribution's library folder holds
+    // thousands of names, and a listing is slow on some file systems).
+    let mut listings: std::collections::HashMap<String, Vec<String>> = Default::default();
     let mut files = Vec::new();
     for library in LIBRARIES {
         let wanted = match library.class {
@@ -320,33 +346,47 @@ pub fn discover(version: &str, options: &Options) -> Result<DriverFiles, FilesEr
         let mut found = None;
         let mut mismatch = None;
         for dir in &dirs {
-            let candidate = format!("{}/{file_name}", dir.trim_end_matches('/'));
-            let host = under(root, &candidate);
-            if host.is_file() {
-                found = Some((candidate, host));
-                break;
+            let names = listings
+                .entry(dir.clone())
+                .or_insert_with(|| list_dir(&under(root, dir)));
+            if names.iter().any(|n| *n == file_name) {
+                let candidate = format!("{}/{file_name}", dir.trim_end_matches('/'));
+                let host = under(root, &candidate);
+                if host.is_file() {
+                    found = Some((candidate, host));
+                    break;
+                }
             }
             if mismatch.is_none() {
-                if let Ok(entries) = std::fs::read_dir(under(root, dir)) {
-                    for entry in entries.flatten() {
-                        let name = entry.file_name().to_string_lossy().into_owned();
-                        if let Some(other) = other_version(&name, library.stem, version) {
-                            mismatch = Some((other, entry.path()));
-                            break;
-                        }
-                    }
-                }
+                mismatch = names.iter().find_map(|name| {
+                    let other = other_version(name, library.stem, version)?;
+                    Some((other, under(root, dir).join(name)))
+                });
             }
         }
         match (found, mismatch) {
             (Some((path, host_path)), _) => {
-                let soname = fsread::open(&host_path).ok().and_then(|f| {
-                    use std::io::Read;
-                    let mut head = Vec::new();
-                    // Sonames live in the first pages of a library; 16 MiB
-                    // covers the dynamic section of every driver library.
-                    f.take(16 << 20).read_to_end(&mut head).ok()?;
-                    crate::elf::soname(&head)
+                // The soname: the loader cache's entry in the same folder
+                // whose link points at this very file (one readlink), else
+                // the library's own ELF header (a few small reads, which
+                // are slow on some driver mounts).
+                let dir = Path::new(&path)
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default();
+                let from_cache = cache
+                    .iter()
+                    .filter(|e| e.soname != library.stem && e.soname.starts_with(library.stem))
+                    .filter(|e| Path::new(&e.path).parent() == Some(dir.as_path()))
+                    .map(|e| e.soname.clone())
+                    .find(|soname| {
+                        std::fs::read_link(under(root, &dir.join(soname).display().to_string()))
+                            .is_ok_and(|t| t.file_name() == Some(std::ffi::OsStr::new(&file_name)))
+                    });
+                let soname = from_cache.or_else(|| {
+                    fsread::open(&host_path)
+                        .ok()
+                        .and_then(|f| crate::elf::soname_of(&f))
                 });
                 files.push(DriverFile {
                     path,
@@ -373,11 +413,19 @@ pub fn discover(version: &str, options: &Options) -> Result<DriverFiles, FilesEr
         }
     }
     for utility in UTILITIES {
-        if let Some(path) = UTILITY_DIRS
+        // The driver's own program, not a wrapper script that execs it
+        // from elsewhere (which would fail in a container): an ELF file
+        // first, any file else.
+        let candidates: Vec<String> = UTILITY_DIRS
             .iter()
             .map(|d| format!("{d}/{utility}"))
-            .find(|p| under(root, p).is_file())
-        {
+            .filter(|p| under(root, p).is_file())
+            .collect();
+        let elf = match candidates.len() {
+            0 | 1 => None,
+            _ => candidates.iter().find(|p| is_elf(&under(root, p))),
+        };
+        if let Some(path) = elf.or(candidates.first()).cloned() {
             files.push(DriverFile {
                 host_path: under(root, &path),
                 path,
@@ -460,6 +508,18 @@ mod tests {
             &format!("/usr/lib/x86_64-linux-gnu/libnvidia-cfg.so.{V}"),
         );
         touch(r, "/usr/local/nvidia/bin/nvidia-smi");
+        // A wrapper script in /usr/bin that execs the real one: not it.
+        std::fs::create_dir_all(r.join("usr/bin")).unwrap();
+        std::fs::write(
+            r.join("usr/bin/nvidia-smi"),
+            "#!/bin/sh\nexec /usr/local/nvidia/bin/nvidia-smi \"$@\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            r.join("usr/local/nvidia/bin/nvidia-smi"),
+            crate::elf::stub_shared_object("not-really"),
+        )
+        .unwrap();
         touch(
             r,
             &format!("/usr/local/nvidia/firmware/nvidia/{V}/gsp_ga10x.bin"),
@@ -509,6 +569,62 @@ mod tests {
                 "libnvidia-ptxjitcompiler.so.{V} (the running driver's) is not installed"
             )),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn sonames_come_from_the_cache_when_its_link_points_at_the_file() {
+        use crate::ldcache::{encode, Entry, FLAG_X86_64_LIBC6};
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        let dir = "/usr/local/nvidia/lib64";
+        for lib in [
+            "libcuda.so",
+            "libnvidia-ml.so",
+            "libnvidia-ptxjitcompiler.so",
+        ] {
+            // Not ELF: only the cache can name the soname.
+            touch(r, &format!("{dir}/{lib}.{V}"));
+        }
+        std::os::unix::fs::symlink(
+            format!("libcuda.so.{V}"),
+            under(r, &format!("{dir}/libcuda.so.1")),
+        )
+        .unwrap();
+        let entry = |soname: &str| Entry {
+            flags: FLAG_X86_64_LIBC6,
+            soname: soname.into(),
+            path: format!("{dir}/{soname}"),
+            hwcap: 0,
+        };
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        // libnvidia-ml.so.1 is in the cache but its link is missing: not trusted.
+        std::fs::write(
+            r.join("etc/ld.so.cache"),
+            encode(&[
+                entry("libcuda.so.1"),
+                entry("libcuda.so"),
+                entry("libnvidia-ml.so.1"),
+            ]),
+        )
+        .unwrap();
+        let found = discover(V, &opts(r)).unwrap();
+        let soname = |stem: &str| {
+            found
+                .files
+                .iter()
+                .find(|f| f.path.contains(stem))
+                .map(|f| f.kind.clone())
+        };
+        assert_eq!(
+            soname("libcuda.so"),
+            Some(Kind::Library {
+                soname: Some("libcuda.so.1".into())
+            })
+        );
+        assert_eq!(
+            soname("libnvidia-ml.so"),
+            Some(Kind::Library { soname: None })
         );
     }
 

@@ -43,7 +43,14 @@ $NVCC -o $W/vecadd $W/vecadd.cu || exit 1
 R=$W/rootfs; mkdir -p $R/bin $R/dev $R/proc $R/sys $R/tmp $R/etc
 cp $BUSYBOX $R/bin/busybox; for a in sh ls cat echo; do ln -s busybox $R/bin/$a; done
 cp $W/vecadd $R/bin/vecadd
-for lib in $(ldd $W/vecadd | awk '/=>/ {print $3} /^\t\// {print $1}'); do
+# The image's C libraries: what the program links and what nvidia-smi
+# links (never the driver's own: those come from the spec's mounts).
+SMI=
+for f in /usr/local/nvidia/bin/nvidia-smi /usr/bin/nvidia-smi; do
+    if [ -z "$SMI" ] && head -c 4 $f 2>/dev/null | grep -q ELF; then SMI=$f; fi
+done
+EXTRA=$(ls /lib/x86_64-linux-gnu/{libpthread.so.0,libdl.so.2,librt.so.1,libm.so.6} 2>/dev/null)
+for lib in $EXTRA $(ldd $W/vecadd $SMI | awk '/=>/ {print $3} /^\t\// {print $1}' | grep -v nvidia | sort -u); do
     mkdir -p $R$(dirname $lib); cp -L $lib $R$lib
 done
 printf '/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n/lib64\n' >$R/etc/ld.so.conf
