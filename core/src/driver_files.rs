@@ -349,7 +349,7 @@ pub fn discover(version: &str, options: &Options) -> Result<DriverFiles, FilesEr
             let names = listings
                 .entry(dir.clone())
                 .or_insert_with(|| list_dir(&under(root, dir)));
-            if names.iter().any(|n| *n == file_name) {
+            if names.contains(&file_name) {
                 let candidate = format!("{}/{file_name}", dir.trim_end_matches('/'));
                 let host = under(root, &candidate);
                 if host.is_file() {
