@@ -299,10 +299,13 @@ fn a_missing_capability_node_is_an_error_unless_asked_to_create_it() {
     let before: Vec<_> = fs::read_dir(machine.root.join("dev/nvidia-caps"))
         .unwrap()
         .collect();
-    let text = machine.gen_ok(&["list", "--create-device-nodes"]);
+    // Only generate creates nodes (list never changes the host).
+    let out = machine.gen(&["generate", "--create-device-nodes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
     assert!(
-        text.contains(&format!("Created {}", node.display())),
-        "{text}"
+        err.contains(&format!("mig-cdi-gen: created {}", node.display())),
+        "{err}"
     );
     let meta = fs::symlink_metadata(&node).unwrap();
     assert!(meta.file_type().is_char_device());
@@ -340,7 +343,7 @@ fn a_node_with_the_wrong_number_is_never_replaced() {
     let missing = machine.root.join("dev/nvidia-caps/nvidia-cap76");
     fs::remove_file(&missing).unwrap();
 
-    let out = machine.gen(&["list", "--create-device-nodes"]);
+    let out = machine.gen(&["generate", "--create-device-nodes"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -356,6 +359,132 @@ fn a_node_with_the_wrong_number_is_never_replaced() {
         make_dev(241, 99)
     );
     assert!(!missing.exists(), "checks come before the first change");
+}
+
+/// Every entry under the fake root's /dev, with its device number and
+/// mode: what a command that must not change the host leaves alone.
+fn dev_tree(machine: &FakeMachine) -> Vec<(String, u64, u32)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<(String, u64, u32)>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            out.push((path.display().to_string(), meta.rdev(), meta.mode()));
+            if meta.is_dir() {
+                walk(&path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&machine.root.join("dev"), &mut out);
+    out.sort();
+    out
+}
+
+/// Regression: `--create-device-nodes` was global and mknod ran inside
+/// discovery, so `list --create-device-nodes` wrote to /dev.
+#[test]
+fn only_generate_creates_nodes_list_and_docker_args_refuse_the_flag() {
+    if !need_root() {
+        return;
+    }
+    let machine = FakeMachine::new("h200-mig");
+    let node = machine.root.join("dev/nvidia-caps/nvidia-cap67");
+    fs::remove_file(&node).unwrap();
+    let before = dev_tree(&machine);
+    for args in [
+        vec!["list", "--create-device-nodes"],
+        vec!["--create-device-nodes", "list"],
+        vec!["list", "--json", "--create-device-nodes"],
+        vec!["docker-args", "0:1", "--create-device-nodes"],
+        vec!["--create-device-nodes", "docker-args", "0:1"],
+    ] {
+        let out = machine.gen(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("--create-device-nodes is an option of generate alone")
+                && err.contains("never changes the host"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(dev_tree(&machine), before, "{args:?} changed /dev");
+    }
+    // Without the flag, list says the node is missing and still creates nothing.
+    let out = machine.gen(&["list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("generate --create-device-nodes"));
+    assert_eq!(dev_tree(&machine), before);
+    assert!(!node.exists());
+}
+
+#[test]
+fn generate_creates_only_the_missing_instance_nodes_after_every_check() {
+    if !need_root() {
+        return;
+    }
+    let machine = FakeMachine::new("h200-mig");
+    // Device 0:1's GI node, device 0:3's CI node, and mig/config.
+    let gi = machine.root.join("dev/nvidia-caps/nvidia-cap66");
+    let ci = machine.root.join("dev/nvidia-caps/nvidia-cap85");
+    let config = machine.root.join("dev/nvidia-caps/nvidia-cap1");
+    fs::remove_file(&config).unwrap();
+    let without_config = dev_tree(&machine);
+    fs::remove_file(&gi).unwrap();
+    fs::remove_file(&ci).unwrap();
+    let missing = dev_tree(&machine);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("nvidia.com-gpu.json");
+
+    // Nothing is created unless every step before the write can pass:
+    // --check writes nothing, an output below a regular file cannot be
+    // written.
+    let file = dir.path().join("file");
+    fs::write(&file, "").unwrap();
+    for args in [
+        vec!["generate", "--check", "--output", spec.to_str().unwrap()],
+        vec!["generate", "--output", "file/nvidia.com-gpu.json"],
+    ] {
+        let mut args = args.clone();
+        args.push("--create-device-nodes");
+        let out = machine
+            .gen_command(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(dev_tree(&machine), missing, "{args:?} changed /dev");
+    }
+
+    // The position the flag had when it was global, before the command,
+    // still works for generate.
+    let out = machine.gen(&[
+        "--create-device-nodes",
+        "generate",
+        "--output",
+        spec.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let created: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("mig-cdi-gen: created "))
+        .collect();
+    assert_eq!(
+        created,
+        [gi.to_str().unwrap(), ci.to_str().unwrap()],
+        "{err}"
+    );
+    // The management node is only warned about, never created.
+    assert!(
+        err.contains("privileged containers will not get MIG config rights"),
+        "{err}"
+    );
+    // Exactly the two nodes, as the driver has them.
+    assert_eq!(dev_tree(&machine), without_config);
+    assert!(spec.exists());
+    // Nothing is missing any more: a second run creates nothing.
+    let out = machine.gen(&["generate", "--create-device-nodes"]);
+    assert!(out.status.success());
+    assert!(!stderr(&out).contains("created"), "{}", stderr(&out));
 }
 
 #[test]

@@ -6,13 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use mig_cdi_core::cdi::{self, format, Format, RenderOptions, SchemaValidator};
+use mig_cdi_core::cdi::{self, Format, RenderOptions, SchemaValidator};
 use mig_cdi_core::driver::DriverTables;
 use mig_cdi_core::nodes;
 use mig_cdi_core::snapshot::Snapshot;
 use mig_cdi_gen::discover::Discovery;
-use mig_cdi_gen::generate::render_checked;
 use mig_cdi_gen::nvml;
+use mig_cdi_gen::render::render_checked;
 
 fn main() {
     divan::main();
@@ -46,7 +46,8 @@ fn machine(name: &str) -> Machine {
     };
     nvml_sim::fakeroot::build(&desc, dir.path(), &options).expect("fake root");
     std::env::set_var(nvml_sim::MACHINE_ENV, &file);
-    let snapshot = nvml::take_snapshot(sim_lib().as_os_str()).expect("snapshot");
+    let snapshot =
+        nvml::take_snapshot(sim_lib().as_os_str(), nvml::Reads::default()).expect("snapshot");
     let tables = DriverTables::load(dir.path()).expect("tables");
     Machine {
         _dir: dir,
@@ -70,10 +71,12 @@ fn snapshot_to_spec(bencher: divan::Bencher, name: &str) {
             snapshot: m.snapshot.clone(),
             inventory,
             driver_version: m.tables.version.clone(),
-            created: Vec::new(),
+            host_issues: Vec::new(),
+            dropped_management: Vec::new(),
         };
-        let spec = render_checked(&found, &render, &schema).expect("valid spec");
-        format::to_bytes(&spec, Format::Json).expect("bytes")
+        render_checked(&found, &render, Format::Json, &schema)
+            .expect("valid spec")
+            .bytes
     });
 }
 

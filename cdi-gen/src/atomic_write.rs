@@ -8,41 +8,49 @@
 //! in `.tmp`: runtimes read only `*.json` and `*.yaml` from a CDI folder, so
 //! one left behind by a crash is never taken for a spec. The result has
 //! mode 0644 whatever the umask.
+//!
+//! A writer holds an exclusive `flock` on its temporary file from creation
+//! to rename; the kernel drops it when the process dies, even by SIGKILL.
+//! So the next write of the same target removes the temporary files of
+//! earlier writes that it can lock — ours by their exact name pattern, in
+//! the target's folder only, regular files only (a symlink is never
+//! followed or removed) — and leaves those of a writer still running.
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Mode of every spec file written.
 pub const MODE: u32 = 0o644;
 
-/// A failed step, with the path it failed on.
+/// A failed step, with the path it failed on. The OS error is the
+/// `source`, not part of the message, so an error chain says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("{}: not a file name to write to", path.display())]
     NoFileName { path: PathBuf },
-    #[error("cannot create folder {}: {source}", path.display())]
+    #[error("cannot create folder {}", path.display())]
     CreateDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot create a temporary file in {}: {source}", dir.display())]
+    #[error("cannot create a temporary file in {}", dir.display())]
     CreateTemp {
         dir: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot flush {} to disk: {source}", path.display())]
+    #[error("cannot flush {} to disk", path.display())]
     Sync {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot rename {} to {}: {source}", from.display(), to.display())]
+    #[error("cannot rename {} to {}", from.display(), to.display())]
     Rename {
         from: PathBuf,
         to: PathBuf,
@@ -58,6 +66,79 @@ pub struct AtomicFile {
     dir: PathBuf,
     temp: PathBuf,
     file: File,
+    /// Temporary files of earlier, interrupted writes, removed.
+    leftovers: Vec<PathBuf>,
+}
+
+/// What a write did besides replacing the target.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// Temporary files that interrupted writes had left, now removed.
+    pub leftovers_removed: Vec<PathBuf>,
+}
+
+/// `.{name}.{pid}.{attempt}.tmp`, the temporary name of a write of `name`.
+fn temp_name(name: &str, pid: u32, attempt: u32) -> String {
+    format!(".{name}.{pid}.{attempt}.tmp")
+}
+
+/// Is `file_name` exactly a temporary name [`temp_name`] gives for `name`?
+fn is_temp_name(file_name: &str, name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    file_name
+        .strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(name))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(pid, attempt)| digits(pid) && digits(attempt))
+}
+
+/// The same file (device and inode)?
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+/// Remove the temporary files of earlier writes of `name` in `dir` whose
+/// writer is gone (their lock can be taken). Best effort: what cannot be
+/// examined or removed is left alone.
+fn remove_leftovers(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        if !file_name.to_str().is_some_and(|n| is_temp_name(n, name)) {
+            continue;
+        }
+        let path = dir.join(&file_name);
+        // Only a regular file (not followed if a symlink), and the open
+        // neither follows one nor blocks.
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
+            continue;
+        }
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+            .open(&path)
+        else {
+            continue;
+        };
+        let Ok(meta) = file.metadata() else { continue };
+        // A writer still running holds the lock.
+        if !meta.is_file() || file.try_lock().is_err() {
+            continue;
+        }
+        // Still that file at that name (not replaced since it was opened).
+        if !std::fs::symlink_metadata(&path).is_ok_and(|now| same_file(&now, &meta)) {
+            continue;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
 }
 
 impl AtomicFile {
@@ -81,10 +162,11 @@ impl AtomicFile {
                 source,
             })?;
         }
+        let leftovers = remove_leftovers(&dir, name);
         let pid = std::process::id();
         let mut attempt = 0u32;
         loop {
-            let temp = dir.join(format!(".{name}.{pid}.{attempt}.tmp"));
+            let temp = dir.join(temp_name(name, pid, attempt));
             match OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -92,11 +174,32 @@ impl AtomicFile {
                 .open(&temp)
             {
                 Ok(file) => {
+                    // Lock before anything else; if another write's cleanup
+                    // took the file between create and lock (it holds the
+                    // lock, or the name is gone), take the next name.
+                    let locked = file.try_lock().is_ok()
+                        && match (file.metadata(), std::fs::symlink_metadata(&temp)) {
+                            (Ok(ours), Ok(named)) => same_file(&ours, &named),
+                            _ => false,
+                        };
+                    if !locked {
+                        if attempt >= 100 {
+                            return Err(WriteError::CreateTemp {
+                                dir,
+                                source: std::io::Error::other(
+                                    "cannot lock a temporary file: another write is cleaning up",
+                                ),
+                            });
+                        }
+                        attempt += 1;
+                        continue;
+                    }
                     let this = Self {
                         target: target.to_path_buf(),
                         dir,
                         temp,
                         file,
+                        leftovers,
                     };
                     // The umask may have taken bits off; set them exactly.
                     this.file
@@ -125,8 +228,13 @@ impl AtomicFile {
             })
     }
 
+    /// Temporary files of interrupted writes removed on the way.
+    pub fn leftovers_removed(&self) -> &[PathBuf] {
+        &self.leftovers
+    }
+
     /// Flush, rename over the target, flush the folder.
-    pub fn commit(mut self) -> Result<(), WriteError> {
+    pub fn commit(mut self) -> Result<Written, WriteError> {
         self.file.sync_all().map_err(|source| WriteError::Sync {
             path: self.temp.clone(),
             source,
@@ -143,7 +251,10 @@ impl AtomicFile {
             .map_err(|source| WriteError::Sync {
                 path: self.dir.clone(),
                 source,
-            })
+            })?;
+        Ok(Written {
+            leftovers_removed: std::mem::take(&mut self.leftovers),
+        })
     }
 }
 
@@ -156,7 +267,7 @@ impl Drop for AtomicFile {
 }
 
 /// Replace `target` with `bytes` atomically.
-pub fn write(target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+pub fn write(target: &Path, bytes: &[u8]) -> Result<Written, WriteError> {
     let mut file = AtomicFile::create(target)?;
     file.write_all(bytes)?;
     file.commit()
@@ -170,6 +281,7 @@ mod tests {
     use super::*;
 
     const CHILD_ENV: &str = "MIG_CDI_ATOMIC_WRITE_CRASH_DIR";
+    const KILL_ENV: &str = "MIG_CDI_ATOMIC_WRITE_KILL_DIR";
     const OLD: &[u8] = b"{\"old\": true}\n";
 
     fn names(dir: &Path) -> Vec<String> {
@@ -271,9 +383,118 @@ mod tests {
             .iter()
             .any(|n| n.starts_with(".nvidia.com-gpu.json.") && n.ends_with(".tmp")));
         assert_eq!(spec_files(dir.path()), ["nvidia.com-gpu.json"]);
-        // And the next write goes through.
-        write(&target, b"new\n").unwrap();
+        // And the next write goes through, and removes it.
+        let written = write(&target, b"new\n").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new\n");
+        assert_eq!(names(dir.path()), ["nvidia.com-gpu.json"]);
+        assert_eq!(written.leftovers_removed.len(), 1);
+    }
+
+    /// Runs only as the child of the kill test: starts a write, says so,
+    /// and waits to be killed.
+    #[test]
+    fn kill_child() {
+        let Some(dir) = std::env::var_os(KILL_ENV) else {
+            return;
+        };
+        let target = Path::new(&dir).join("nvidia.com-gpu.json");
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(b"{\"cdiVersion\": ").unwrap();
+        println!("writing");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_next_write_removes_what_a_write_killed_with_sigkill_left() {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("nvidia.com-gpu.json");
+        std::fs::write(&target, OLD).unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "atomic_write::tests::kill_child", "--nocapture"])
+            .env(KILL_ENV, dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        while !line.contains("writing") {
+            line.clear();
+            assert_ne!(
+                out.read_line(&mut line).unwrap(),
+                0,
+                "the child ended early"
+            );
+        }
+        // While the writer lives, another write leaves its file alone.
+        write(&dir.path().join("other.json"), b"{}").unwrap();
+        assert_eq!(names(dir.path()).len(), 3);
+        let temp = names(dir.path())
+            .into_iter()
+            .find(|n| n.ends_with(".tmp"))
+            .unwrap();
+        let written = write(&target, b"second\n").unwrap();
+        assert!(written.leftovers_removed.is_empty());
+        assert!(dir.path().join(&temp).exists(), "a live writer's file");
+
+        child.kill().unwrap(); // SIGKILL
+        assert_eq!(child.wait().unwrap().signal(), Some(9));
+        assert!(dir.path().join(&temp).exists());
+        let written = write(&target, b"new\n").unwrap();
+        assert_eq!(written.leftovers_removed, [dir.path().join(&temp)]);
+        assert_eq!(names(dir.path()), ["nvidia.com-gpu.json", "other.json"]);
+        assert_eq!(std::fs::read(&target).unwrap(), b"new\n");
+    }
+
+    #[test]
+    fn only_our_exact_temp_names_are_removed_and_symlinks_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let keep = [
+            ".spec.json.12.0.tmp.bak",
+            ".spec.json.x.0.tmp",
+            ".spec.json.12.tmp",
+            "spec.json.12.0.tmp",
+            ".other.json.12.0.tmp",
+            ".spec.json.12.0.tmp.d",
+        ];
+        for name in keep {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        // A symlink and a folder with our exact pattern: not ours.
+        std::os::unix::fs::symlink(&victim, dir.path().join(".spec.json.13.0.tmp")).unwrap();
+        std::fs::create_dir(dir.path().join(".spec.json.14.0.tmp")).unwrap();
+        // A leftover: removed.
+        std::fs::write(dir.path().join(".spec.json.15.2.tmp"), b"half").unwrap();
+        let written = write(&dir.path().join("spec.json"), b"{}").unwrap();
+        assert_eq!(
+            written.leftovers_removed,
+            [dir.path().join(".spec.json.15.2.tmp")]
+        );
+        let mut expected: Vec<String> = keep.iter().map(|s| s.to_string()).collect();
+        expected.extend([
+            ".spec.json.13.0.tmp".into(),
+            ".spec.json.14.0.tmp".into(),
+            "spec.json".into(),
+        ]);
+        expected.sort();
+        assert_eq!(names(dir.path()), expected);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn errors_name_the_os_error_once_in_a_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        let err = write(&file.join("x.json"), b"{}").unwrap_err();
+        let os = std::error::Error::source(&err).unwrap().to_string();
+        let chain = format!("{:#}", anyhow::Error::from(err));
+        assert!(chain.starts_with("cannot create folder "), "{chain}");
+        assert_eq!(chain.matches(&os).count(), 1, "{chain}");
     }
 
     /// SIGABRT on Linux.

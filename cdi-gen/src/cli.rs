@@ -1,17 +1,14 @@
-//! Command-line surface: raw flags first, then validated settings.
+//! The command line: which command runs, with which flags. Parsing only;
+//! each command's flags and work live in its own module, the flags several
+//! commands share in [`crate::args`], and nothing here is imported back.
 
-use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::discover::{self, DiscoverOptions};
-use crate::list;
-
-/// Exit status for an error (bad input, driver problem, write failure).
-pub const EXIT_ERROR: u8 = 2;
+use crate::args::{self, HostArgs};
+use crate::{docker_args, generate, list, validate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,70 +22,54 @@ Exit status: 0 success, 2 error."
 pub struct Cli {
     #[command(flatten)]
     pub host: HostArgs,
+    /// `mig-cdi-gen --create-device-nodes generate`: the position the flag
+    /// had when it was global. An option of `generate` now; refused before
+    /// any other command.
+    #[arg(long = "create-device-nodes", hide = true)]
+    pub create_device_nodes: bool,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Where the driver lives.
-#[derive(Debug, Clone, Args)]
-pub struct HostArgs {
-    /// Host root under which /proc and /dev are read (for tests and chroots).
-    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
-    pub root: PathBuf,
-    /// NVML library to load.
-    #[arg(long, global = true, default_value = crate::nvml::DEFAULT_LIB, value_name = "PATH")]
-    pub nvml_lib: OsString,
-    /// Root the driver's /dev lives under on the host, when not / (e.g.
-    /// /run/nvidia/driver); specs then name it in hostPath.
-    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
-    pub dev_root: PathBuf,
-    /// Create missing GPU-instance and compute-instance capability nodes
-    /// under /dev/nvidia-caps (mknod, with the driver's mode). Nothing else
-    /// is ever created.
-    #[arg(long, global = true)]
-    pub create_device_nodes: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List GPUs, MIG devices and the device nodes each needs.
-    List(ListArgs),
+    List(list::ListArgs),
     /// Write the CDI spec for the node's MIG devices and MIG-disabled GPUs.
-    Generate(crate::generate::GenerateArgs),
+    Generate(generate::GenerateArgs),
     /// Check CDI spec files (any vendor's) against the schema and CDI rules.
-    Validate(crate::validate::ValidateArgs),
+    Validate(validate::ValidateArgs),
     /// Print the `--device` flags that give a plain `docker run` / `podman
     /// run` the same nodes as a CDI device.
-    DockerArgs(crate::docker_args::DockerArgsArgs),
+    DockerArgs(docker_args::DockerArgsArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// List the GPU-instance profiles of each GPU (like `nvidia-smi mig -lgip`).
-    #[arg(long)]
-    pub profiles: bool,
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::List(_) => "list",
+            Command::Generate(_) => "generate",
+            Command::Validate(_) => "validate",
+            Command::DockerArgs(_) => "docker-args",
+        }
+    }
 }
 
 impl Cli {
+    /// Run the command; its exit status, or the error to print.
     pub fn run(&self) -> Result<ExitCode> {
-        let options = DiscoverOptions {
-            root: self.host.root.clone(),
-            dev_root: self.host.dev_root.clone(),
-            nvml_lib: self.host.nvml_lib.clone(),
-            create_device_nodes: self.host.create_device_nodes,
-        };
+        if self.create_device_nodes && !matches!(self.command, Command::Generate(_)) {
+            return Err(args::refuse_create_device_nodes(self.command.name()));
+        }
         match &self.command {
-            Command::List(args) => {
-                let found = discover::discover(&options)?;
-                list::run(&found, args)?;
-                Ok(ExitCode::SUCCESS)
+            Command::List(args) => list::run(&self.host, args),
+            Command::Generate(args) => {
+                let mut args = args.clone();
+                args.create_device_nodes |= self.create_device_nodes;
+                generate::run(&self.host, &args)
             }
-            Command::Generate(args) => crate::generate::run(&options, args),
-            Command::Validate(args) => crate::validate::run(args),
-            Command::DockerArgs(args) => crate::docker_args::run(&options, args),
+            Command::Validate(args) => validate::run(args),
+            Command::DockerArgs(args) => docker_args::run(&self.host, args),
         }
     }
 }

@@ -1,42 +1,51 @@
-//! Discovery: NVML + the driver's tables + the host's /dev, checked.
+//! Discovery: NVML + the driver's tables + the host's /dev, read and
+//! checked, never changed.
 //!
-//! One pass: take the NVML snapshot, read the tables, plan the nodes, check
-//! every node on the host, and only then (with `--create-device-nodes`)
-//! create the missing capability nodes. Any other problem stops discovery
-//! with every offending node listed, before anything is created.
+//! One pass: take the NVML snapshot, read the tables, plan the nodes and
+//! examine every node on the host. What is wrong with the host comes back
+//! as data beside the inventory ([`Discovery::host_issues`]); each command
+//! decides what it can live with ([`Discovery::require_host_nodes`]), and
+//! only `generate --create-device-nodes` acts on it, after every check
+//! has passed (`crate::mknod`).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use mig_cdi_core::driver::DriverTables;
 use mig_cdi_core::nodes::{self, HostNodeIssue, HostProblem, Inventory, NodeRole};
 use mig_cdi_core::snapshot::Snapshot;
 
-use crate::mknod;
 use crate::nvml;
 
-/// Where to look and what may be done.
+/// Where to look, and what to read beyond what every command needs.
 #[derive(Debug, Clone)]
 pub struct DiscoverOptions {
     pub root: PathBuf,
     pub dev_root: PathBuf,
     pub nvml_lib: OsString,
-    pub create_device_nodes: bool,
+    pub reads: nvml::Reads,
 }
 
 /// Everything known about the node, checked against the host.
 #[derive(Debug)]
 pub struct Discovery {
     pub snapshot: Snapshot,
+    /// Missing MIG management nodes are left out of it (see
+    /// [`Self::dropped_management`]); every other node is in it, as the
+    /// driver describes it, whatever the host has.
     pub inventory: Inventory,
     pub driver_version: String,
-    /// Capability nodes created by `--create-device-nodes`.
-    pub created: Vec<PathBuf>,
+    /// Nodes the host does not have as the driver says, in node order
+    /// (the missing management nodes aside).
+    pub host_issues: Vec<HostNodeIssue>,
+    /// Missing `mig/config` / `mig/monitor` nodes, dropped from the
+    /// inventory: they only give privileged containers MIG management.
+    pub dropped_management: Vec<HostNodeIssue>,
 }
 
 pub fn discover(options: &DiscoverOptions) -> Result<Discovery> {
-    let snapshot = nvml::take_snapshot(&options.nvml_lib)?;
+    let snapshot = nvml::take_snapshot(&options.nvml_lib, options.reads)?;
     // Capability minors matter only where some GPU is in MIG mode.
     let tables = if snapshot.gpus.iter().any(|g| g.mig_enabled()) {
         DriverTables::load(&options.root)?
@@ -45,25 +54,23 @@ pub fn discover(options: &DiscoverOptions) -> Result<Discovery> {
     };
     let mut inventory = nodes::plan(&snapshot, &tables)?;
     let issues = nodes::check_host(&mut inventory, &options.root, &options.dev_root);
-    let creatable = resolve_issues(&mut inventory, issues, options.create_device_nodes)?;
-    let mut created = Vec::new();
-    for issue in &creatable {
-        mknod::create_char_node(
-            &issue.host_path,
-            issue.node.major,
-            issue.node.minor,
-            issue.node.mode,
-        )
-        .with_context(|| {
-            format!("while creating missing capability nodes (created so far: {created:?})")
-        })?;
-        created.push(issue.host_path.clone());
+    let (dropped_management, host_issues): (Vec<_>, Vec<_>) = issues
+        .into_iter()
+        .partition(|i| i.problem == HostProblem::Missing && is_management(i.node.role));
+    for issue in &dropped_management {
+        for (_, nodes) in &mut inventory.mig_management {
+            nodes.retain(|n| n.path != issue.node.path);
+        }
     }
+    inventory
+        .mig_management
+        .retain(|(_, nodes)| !nodes.is_empty());
     Ok(Discovery {
         driver_version: tables.version.clone(),
         snapshot,
         inventory,
-        created,
+        host_issues,
+        dropped_management,
     })
 }
 
@@ -75,77 +82,76 @@ fn is_management(role: NodeRole) -> bool {
     matches!(role, NodeRole::MigConfig | NodeRole::MigMonitor)
 }
 
-/// Sort the host problems: missing instance capabilities may be created
-/// (when asked), missing management capabilities are dropped with a warning
-/// (they are only for privileged containers), anything else is an error.
-fn resolve_issues(
-    inventory: &mut Inventory,
-    issues: Vec<HostNodeIssue>,
-    create: bool,
-) -> Result<Vec<HostNodeIssue>> {
-    let mut creatable = Vec::new();
-    let mut fatal = Vec::new();
-    for issue in issues {
-        let missing = issue.problem == HostProblem::Missing;
-        if missing && is_management(issue.node.role) {
-            eprintln!(
-                "mig-cdi-gen: warning: {issue}; privileged containers will not get MIG {} rights",
-                if issue.node.role == NodeRole::MigConfig {
-                    "config"
-                } else {
-                    "monitor"
-                }
-            );
-            for (_, nodes) in &mut inventory.mig_management {
-                nodes.retain(|n| n.path != issue.node.path);
-            }
-        } else if missing && create && is_instance_cap(issue.node.role) {
-            creatable.push(issue);
-        } else {
-            fatal.push(issue);
-        }
-    }
-    inventory
-        .mig_management
-        .retain(|(_, nodes)| !nodes.is_empty());
-    if fatal.is_empty() {
-        return Ok(creatable);
-    }
-    let caps_missing = fatal
-        .iter()
-        .any(|i| i.problem == HostProblem::Missing && is_instance_cap(i.node.role));
-    let mut message = format!(
-        "{} device node(s) on the host are not as the driver says:",
-        fatal.len()
-    );
-    for issue in &fatal {
-        message.push_str(&format!("\n  {issue}{}", who_needs(inventory, issue)));
-    }
-    if caps_missing {
-        message.push_str(
-            "\nmissing MIG capability nodes: rerun with --create-device-nodes to create them \
-             (or create them with nvidia-modprobe -f <capability file>)",
-        );
-    }
-    if fatal.iter().any(|i| i.problem != HostProblem::Missing) {
-        message.push_str(
-            "\na node with the wrong type or number is never replaced: remove it, reload the \
-             driver or recreate the node, then run again",
-        );
-    }
-    bail!(message)
+/// A missing GPU-instance or compute-instance capability node: the one
+/// problem `generate --create-device-nodes` may mend.
+pub fn is_creatable(issue: &HostNodeIssue) -> bool {
+    issue.problem == HostProblem::Missing && is_instance_cap(issue.node.role)
 }
 
-fn who_needs(inventory: &Inventory, issue: &HostNodeIssue) -> String {
-    let users: Vec<String> = inventory
-        .devices
-        .iter()
-        .filter(|d| d.nodes.iter().any(|n| n.path == issue.node.path))
-        .map(|d| format!("{} ({})", d.index_name(), d.uuid))
-        .collect();
-    match (issue.node.role, users.is_empty()) {
-        (NodeRole::Control, _) => " — needed by every GPU container".to_string(),
-        (_, true) => String::new(),
-        (_, false) => format!(" — needed by {}", users.join(", ")),
+impl Discovery {
+    /// What to tell the user even when nothing fails.
+    pub fn warnings(&self) -> Vec<String> {
+        self.dropped_management
+            .iter()
+            .map(|issue| {
+                format!(
+                    "{issue}; privileged containers will not get MIG {} rights",
+                    if issue.node.role == NodeRole::MigConfig {
+                        "config"
+                    } else {
+                        "monitor"
+                    }
+                )
+            })
+            .collect()
+    }
+
+    /// Every node must be on the host as the driver says, except, when
+    /// `may_create`, missing instance capability nodes: those are returned,
+    /// to be created. Otherwise an error listing every offending node and
+    /// what to do about it.
+    pub fn require_host_nodes(&self, may_create: bool) -> Result<Vec<&HostNodeIssue>> {
+        let (creatable, fatal): (Vec<&HostNodeIssue>, Vec<&HostNodeIssue>) = self
+            .host_issues
+            .iter()
+            .partition(|i| may_create && is_creatable(i));
+        if fatal.is_empty() {
+            return Ok(creatable);
+        }
+        let mut message = format!(
+            "{} device node(s) on the host are not as the driver says:",
+            fatal.len()
+        );
+        for issue in &fatal {
+            message.push_str(&format!("\n  {issue}{}", self.who_needs(issue)));
+        }
+        if fatal.iter().any(|i| is_creatable(i)) {
+            message.push_str(
+                "\nmissing MIG capability nodes: run `mig-cdi-gen generate --create-device-nodes` \
+                 to create them (or create them with nvidia-modprobe -f <capability file>)",
+            );
+        }
+        if fatal.iter().any(|i| i.problem != HostProblem::Missing) {
+            message.push_str(
+                "\na node with the wrong type or number is never replaced: remove it, reload the \
+                 driver or recreate the node, then run again",
+            );
+        }
+        bail!(message)
+    }
+
+    fn who_needs(&self, issue: &HostNodeIssue) -> String {
+        let users: Vec<String> = self
+            .inventory
+            .devices
+            .iter()
+            .filter(|d| d.nodes.iter().any(|n| n.path == issue.node.path))
+            .map(|d| format!("{} ({})", d.index_name(), d.uuid))
+            .collect();
+        match (issue.node.role, users.is_empty()) {
+            (NodeRole::Control, _) => " — needed by every GPU container".to_string(),
+            (_, true) => String::new(),
+            (_, false) => format!(" — needed by {}", users.join(", ")),
+        }
     }
 }

@@ -8,11 +8,13 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use mig_cdi_core::cdi::{rules, NameStrategy, RenderOptions, SchemaValidator};
+use mig_cdi_core::cdi::{rules, Format, NameStrategy, RenderOptions, SchemaValidator};
 use serde::Serialize;
 
-use crate::discover::{self, DiscoverOptions};
-use crate::generate::{self, NamingArgs};
+use crate::args::{self, HostArgs, NamingArgs};
+use crate::discover;
+use crate::nvml::Reads;
+use crate::render::render_checked;
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
@@ -31,6 +33,9 @@ pub struct DockerArgsArgs {
     /// Print [{hostPath, path, major, minor, permissions}] as JSON instead.
     #[arg(long)]
     pub json: bool,
+    /// Refused: docker-args never changes the host (see `generate`).
+    #[arg(long, hide = true)]
+    pub create_device_nodes: bool,
 }
 
 /// One node for `--device`.
@@ -53,7 +58,10 @@ impl DockerDevice {
     }
 }
 
-pub fn run(options: &DiscoverOptions, args: &DockerArgsArgs) -> Result<ExitCode> {
+pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
+    if args.create_device_nodes {
+        return Err(args::refuse_create_device_nodes("docker-args"));
+    }
     args.naming.check()?;
     let name = match args.name.split_once('=') {
         Some(_) => {
@@ -77,11 +85,15 @@ pub fn run(options: &DiscoverOptions, args: &DockerArgsArgs) -> Result<ExitCode>
         vendor: args.naming.vendor.clone(),
         class: args.naming.class.clone(),
         strategies: NameStrategy::ALL.to_vec(),
-        dev_root: generate::dev_root(&options.dev_root)?,
+        dev_root: host.host_path_root()?,
     };
     let schema = SchemaValidator::new()?;
-    let found = discover::discover(options)?;
-    let spec = generate::render_checked(&found, &render, &schema)?;
+    let found = discover::discover(&host.discover_options(Reads::default()))?;
+    for warning in found.warnings() {
+        eprintln!("mig-cdi-gen: warning: {warning}");
+    }
+    found.require_host_nodes(false)?;
+    let spec = render_checked(&found, &render, Format::Json, &schema)?.spec;
     let Some(device) = spec.devices.iter().find(|d| d.name == name) else {
         let index_names: Vec<String> = found
             .inventory

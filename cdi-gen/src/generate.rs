@@ -3,26 +3,30 @@
 //! (`--check`) for node images and boot units.
 //!
 //! Order of work: check the flags (no I/O), discover (NVML + /proc + /dev,
-//! every node checked), render (pure), validate the result against the
-//! schema and the CDI rules, and only then write or compare. A failure at
-//! any step leaves the output file as it was.
+//! every node checked), render (pure) and serialise once, check exactly
+//! those bytes against the schema and the CDI rules, and only then write
+//! or compare them. A failure at any step leaves the output file as it
+//! was.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use mig_cdi_core::cdi::folders::{Catalog, Pick};
 use mig_cdi_core::cdi::{
-    self, diff, format, rules, CdiVersion, Format, NameStrategy, RenderOptions, SchemaValidator,
-    Spec,
+    self, diff, CdiVersion, Format, NameStrategy, RenderOptions, SchemaValidator, Spec,
 };
+use mig_cdi_core::fsread;
 
-use crate::atomic_write;
-use crate::discover::{self, DiscoverOptions};
-
-/// Exit status of `--check` when the file differs from what the hardware
-/// gives now.
-pub const EXIT_DRIFT: u8 = 1;
+use crate::args::{HostArgs, NamingArgs};
+use crate::atomic_write::AtomicFile;
+use crate::discover;
+use crate::exit::EXIT_DRIFT;
+use crate::mknod;
+use crate::nvml::Reads;
+use crate::render::{render_checked, CheckedSpec};
 
 /// A device naming strategy, as written on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,33 +65,7 @@ impl From<FormatArg> for Format {
     }
 }
 
-/// The CDI kind (`vendor/class`) and device naming, shared with
-/// `docker-args`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct NamingArgs {
-    /// Vendor part of the CDI kind `vendor/class`.
-    #[arg(long, default_value = "nvidia.com", value_name = "VENDOR")]
-    pub vendor: String,
-    /// Class part of the CDI kind `vendor/class`. A dot in it needs
-    /// cdiVersion 0.6.0, which Podman 4.3 cannot read.
-    #[arg(long, default_value = "gpu", value_name = "CLASS")]
-    pub class: String,
-}
-
-impl NamingArgs {
-    /// Check vendor and class before any work is done.
-    pub fn check(&self) -> Result<()> {
-        rules::check_vendor(&self.vendor).map_err(|e| anyhow::anyhow!("--vendor: {e}"))?;
-        rules::check_class(&self.class).map_err(|e| anyhow::anyhow!("--class: {e}"))?;
-        Ok(())
-    }
-
-    pub fn kind(&self) -> String {
-        format!("{}/{}", self.vendor, self.class)
-    }
-}
-
-#[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
 Runtimes (podman, containerd, CRI-O, docker with CDI on) read specs from \
 /etc/cdi and /var/run/cdi: only *.json and *.yaml directly in those folders. \
@@ -126,6 +104,12 @@ pub struct GenerateArgs {
     /// devices added, removed or changed. Exit 0 when equal, 1 when not.
     #[arg(long, requires = "output")]
     pub check: bool,
+    /// Create missing GPU-instance and compute-instance capability nodes
+    /// under /dev/nvidia-caps (mknod, with the driver's mode), once every
+    /// node, the spec and its check have passed. Nothing else is ever
+    /// created. Also accepted before the command.
+    #[arg(long)]
+    pub create_device_nodes: bool,
 }
 
 /// Where the bytes go.
@@ -142,9 +126,10 @@ struct Settings {
     format: Format,
     target: Target,
     check: bool,
+    create_device_nodes: bool,
 }
 
-fn settings(options: &DiscoverOptions, args: &GenerateArgs) -> Result<Settings> {
+fn settings(host: &HostArgs, args: &GenerateArgs) -> Result<Settings> {
     args.naming.check()?;
     let target = if args.output.as_os_str() == "-" {
         Target::Stdout
@@ -176,66 +161,37 @@ fn settings(options: &DiscoverOptions, args: &GenerateArgs) -> Result<Settings> 
     if args.check && matches!(target, Target::Stdout) {
         bail!("--check compares with a file: give it with --output FILE");
     }
+    if args.check && args.create_device_nodes {
+        bail!(
+            "--check writes nothing, so it does not create device nodes either: drop \
+             --create-device-nodes (or --check)"
+        );
+    }
     Ok(Settings {
         render: RenderOptions {
             vendor: args.naming.vendor.clone(),
             class: args.naming.class.clone(),
             strategies: args.strategies.iter().map(|&s| s.into()).collect(),
-            dev_root: dev_root(&options.dev_root)?,
+            dev_root: host.host_path_root()?,
         },
         format,
         target,
         check: args.check,
+        create_device_nodes: args.create_device_nodes,
     })
 }
 
-/// `--dev-root` as it goes into `hostPath`: `None` for `/`.
-pub fn dev_root(dev_root: &Path) -> Result<Option<String>> {
-    let Some(text) = dev_root.to_str() else {
-        bail!("--dev-root {}: not valid UTF-8", dev_root.display());
-    };
-    if !text.starts_with('/') {
-        bail!("--dev-root {text}: must be an absolute path (it goes into the spec's hostPath)");
-    }
-    let trimmed = text.trim_end_matches('/');
-    Ok((!trimmed.is_empty()).then(|| trimmed.to_string()))
-}
-
-/// Render the spec for what discovery found and check it; the bytes come
-/// only from a spec that passed.
-pub fn render_checked(
-    found: &discover::Discovery,
-    render: &RenderOptions,
-    schema: &SchemaValidator,
-) -> Result<Spec> {
-    if found.inventory.devices.is_empty() {
-        bail!(
-            "no device to describe: {} GPU(s) found, every one in MIG mode with no MIG device; \
-             create MIG devices (nvidia-smi mig -cgi <profiles> -C) or disable MIG mode, then run \
-             again (an existing spec file is left as it is)",
-            found.snapshot.gpus.len()
-        );
-    }
-    let spec = cdi::render(&found.inventory, render);
-    let value = serde_json::to_value(&spec).context("cannot serialise the spec")?;
-    let checked = cdi::check_value(&value, schema);
-    if !checked.is_valid() {
-        let list: Vec<String> = checked.problems.iter().map(|p| format!("  {p}")).collect();
-        bail!(
-            "internal error: the generated spec breaks the CDI rules, nothing was written \
-             (please report this with `mig-cdi-gen list --json`):\n{}",
-            list.join("\n")
-        );
-    }
-    Ok(spec)
-}
-
-pub fn run(options: &DiscoverOptions, args: &GenerateArgs) -> Result<ExitCode> {
-    let settings = settings(options, args)?;
+pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
+    let settings = settings(host, args)?;
     let schema = SchemaValidator::new()?;
-    let found = discover::discover(options)?;
-    let spec = render_checked(&found, &settings.render, &schema)?;
-    let bytes = format::to_bytes(&spec, settings.format)?;
+    let found = discover::discover(&host.discover_options(Reads::default()))?;
+    for warning in found.warnings() {
+        eprintln!("mig-cdi-gen: warning: {warning}");
+    }
+    let to_create = found.require_host_nodes(settings.create_device_nodes)?;
+    // The bytes written (or compared) are the very bytes checked.
+    let CheckedSpec { spec, bytes, .. } =
+        render_checked(&found, &settings.render, settings.format, &schema)?;
     if CdiVersion::parse(&spec.cdi_version).is_some_and(|v| v > CdiVersion::PODMAN_4_3_MAX) {
         eprintln!(
             "mig-cdi-gen: warning: this spec needs cdiVersion {} (class \"{}\"), which runtimes \
@@ -243,18 +199,35 @@ pub fn run(options: &DiscoverOptions, args: &GenerateArgs) -> Result<ExitCode> {
             spec.cdi_version, settings.render.class
         );
     }
-    for path in &found.created {
-        eprintln!("mig-cdi-gen: created {}", path.display());
-    }
     if let Target::File(path) = &settings.target {
         for warning in same_folder_conflicts(path, &spec, &schema) {
             eprintln!("mig-cdi-gen: warning: {warning}");
         }
     }
+    // Every check has passed: only now is the host changed, and only by
+    // creating the missing capability nodes that were asked for (none
+    // with --check).
+    let create_nodes = || -> Result<()> {
+        for path in mknod::create_missing(&to_create)? {
+            eprintln!("mig-cdi-gen: created {}", path.display());
+        }
+        Ok(())
+    };
     match (&settings.target, settings.check) {
         (Target::File(path), true) => check(path, &spec, &bytes, settings.format, &schema),
         (Target::File(path), false) => {
-            atomic_write::write(path, &bytes)?;
+            // The temporary file first: an output that cannot be written
+            // fails before any node is created.
+            let mut file = AtomicFile::create(path)?;
+            create_nodes()?;
+            file.write_all(&bytes)?;
+            let written = file.commit()?;
+            for leftover in &written.leftovers_removed {
+                eprintln!(
+                    "mig-cdi-gen: removed {}, left by an interrupted write",
+                    leftover.display()
+                );
+            }
             eprintln!(
                 "mig-cdi-gen: wrote {} ({}, cdiVersion {}, {} device names for {} devices)",
                 path.display(),
@@ -266,6 +239,7 @@ pub fn run(options: &DiscoverOptions, args: &GenerateArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         (Target::Stdout, _) => {
+            create_nodes()?;
             let mut out = std::io::stdout().lock();
             out.write_all(&bytes)
                 .and_then(|()| out.flush())
@@ -277,45 +251,55 @@ pub fn run(options: &DiscoverOptions, args: &GenerateArgs) -> Result<ExitCode> {
 
 /// Other spec files in the output's folder that define some of the same
 /// devices (NVIDIA's own generator writes `nvidia.com/gpu` too): runtimes
-/// refuse a device defined twice in one folder.
+/// refuse a device defined twice in one folder. The file being replaced
+/// does not count; files that are not specs are left out.
 fn same_folder_conflicts(path: &Path, spec: &Spec, schema: &SchemaValidator) -> Vec<String> {
     let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
         return Vec::new();
     };
-    let Ok(files) = crate::validate::spec_files_in(dir) else {
-        return Vec::new();
-    };
-    let mut warnings = Vec::new();
-    for file in files.iter().filter(|f| f.file_name() != path.file_name()) {
-        let Ok(bytes) = std::fs::read(file) else {
-            continue;
-        };
-        let Some(other) = cdi::check_document(&bytes, Format::from_path(file), schema).spec else {
-            continue;
-        };
-        if other.kind != spec.kind {
-            continue;
+    let catalog = Catalog::load(&[dir.to_path_buf()], |file| {
+        if file.file_name() == path.file_name() {
+            return Ok(Vec::new());
         }
-        let shared: Vec<&str> = spec
+        let bytes = fsread::read(file, fsread::MAX_SPEC_BYTES).map_err(|e| e.reason())?;
+        let other = cdi::check_document(&bytes, Format::from_path(file), schema)
+            .spec
+            .ok_or_else(|| "not a CDI spec".to_string())?;
+        let kind = other.kind;
+        Ok(other
             .devices
-            .iter()
-            .filter(|d| other.devices.iter().any(|o| o.name == d.name))
-            .map(|d| d.name.as_str())
-            .collect();
-        if let Some(first) = shared.first() {
-            warnings.push(format!(
-                "{} also defines {}={first}{}: runtimes refuse a device defined twice in one \
+            .into_iter()
+            .map(|d| (kind.clone(), d.name, ()))
+            .collect())
+    });
+    // Every other definition in the folder, by file, in our device order.
+    let mut shared: BTreeMap<PathBuf, Vec<&str>> = BTreeMap::new();
+    for device in &spec.devices {
+        let files = match catalog.get(&spec.kind, &device.name) {
+            Pick::None => continue,
+            Pick::One { chosen, .. } => vec![chosen.file],
+            Pick::Conflict { files } => files,
+        };
+        for file in files {
+            shared.entry(file).or_default().push(&device.name);
+        }
+    }
+    shared
+        .into_iter()
+        .map(|(file, names)| {
+            format!(
+                "{} also defines {}={}{}: runtimes refuse a device defined twice in one \
                  folder; remove one of the files or choose another --vendor/--class",
                 file.display(),
                 spec.kind,
-                match shared.len() {
+                names[0],
+                match names.len() {
                     1 => String::new(),
                     n => format!(" and {} more", n - 1),
                 }
-            ));
-        }
-    }
-    warnings
+            )
+        })
+        .collect()
 }
 
 /// `--check`: 0 when the file holds exactly `bytes`, 1 with a per-device
@@ -327,9 +311,11 @@ fn check(
     format: Format,
     schema: &SchemaValidator,
 ) -> Result<ExitCode> {
-    let old = match std::fs::read(path) {
-        Ok(old) => old,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    // Regular files only, never more than a spec can be: a FIFO or
+    // /dev/zero at the path is an error, not a hang or an endless read.
+    let old = match fsread::read_if_exists(path, fsread::MAX_SPEC_BYTES) {
+        Ok(Some(old)) => old,
+        Ok(None) => {
             println!(
                 "{}: missing; generate would write {} device names",
                 path.display(),
@@ -337,7 +323,8 @@ fn check(
             );
             return Ok(ExitCode::from(EXIT_DRIFT));
         }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        // The message names the path and the reason; no cause to chain.
+        Err(e) => bail!("{e}"),
     };
     if old == bytes {
         println!(

@@ -4,15 +4,48 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use mig_cdi_core::nodes::{DeviceKind, DeviceNode};
 use mig_cdi_core::snapshot::{Gpu, Snapshot};
 use serde_json::json;
 
-use crate::cli::ListArgs;
-use crate::discover::Discovery;
+use crate::args::{self, HostArgs};
+use crate::discover::{self, Discovery};
+use crate::nvml::Reads;
 
-pub fn run(found: &Discovery, args: &ListArgs) -> Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// List the GPU-instance profiles of each GPU (like `nvidia-smi mig -lgip`).
+    #[arg(long)]
+    pub profiles: bool,
+    /// Refused: list never changes the host (see `generate`).
+    #[arg(long, hide = true)]
+    pub create_device_nodes: bool,
+}
+
+pub fn run(host: &HostArgs, args: &ListArgs) -> Result<ExitCode> {
+    if args.create_device_nodes {
+        return Err(args::refuse_create_device_nodes("list"));
+    }
+    // The profile tables cost NVML calls nothing but --profiles uses.
+    let reads = Reads {
+        profiles: args.profiles,
+    };
+    let found = discover::discover(&host.discover_options(reads))?;
+    for warning in found.warnings() {
+        eprintln!("mig-cdi-gen: warning: {warning}");
+    }
+    found.require_host_nodes(false)?;
+    print(&found, args)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(found: &Discovery, args: &ListArgs) -> Result<()> {
     let text = match (args.json, args.profiles) {
         (true, false) => serde_json::to_string_pretty(&devices_json(found))? + "\n",
         (true, true) => serde_json::to_string_pretty(&profiles_json(&found.snapshot))? + "\n",
@@ -51,7 +84,6 @@ fn devices_json(found: &Discovery) -> serde_json::Value {
             v
         }).collect::<Vec<_>>(),
         "controlNodes": found.inventory.control_nodes,
-        "createdNodes": found.created,
     })
 }
 
@@ -170,9 +202,6 @@ fn devices_table(found: &Discovery) -> String {
         "\nControl nodes (every container): {}",
         control.join(", ")
     );
-    for path in &found.created {
-        let _ = writeln!(out, "Created {}", path.display());
-    }
     out
 }
 

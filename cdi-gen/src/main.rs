@@ -7,15 +7,15 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use mig_cdi_gen::cli;
+use mig_cdi_gen::{cli, exit};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("mig-cdi-gen: {err:#}");
-            ExitCode::from(cli::EXIT_ERROR)
+            eprintln!("mig-cdi-gen: {}", exit::error_line(&err));
+            ExitCode::from(exit::EXIT_ERROR)
         }
     }
 }

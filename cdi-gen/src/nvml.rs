@@ -1,9 +1,10 @@
 //! Every NVML call mig-cdi makes, in one place.
 //!
 //! [`take_snapshot`] loads the library (the system's `libnvidia-ml.so.1`,
-//! or the simulator in tests), reads every GPU, MIG device and
-//! GPU-instance profile once, shuts NVML down and returns a sorted
-//! [`Snapshot`]. Nothing else in the generator talks to NVML, so the rest
+//! or the simulator in tests), reads every GPU and MIG device once — and
+//! the GPU-instance profile tables only when asked ([`Reads`]: `list
+//! --profiles`; up to 14 profile and capacity queries per GPU that nothing
+//! else uses) — shuts NVML down and returns a sorted [`Snapshot`]. Nothing else in the generator talks to NVML, so the rest
 //! is pure code over that snapshot. Only getters are called: mig-cdi never
 //! changes the GPU's state.
 
@@ -25,8 +26,16 @@ const ABSENT: [u32; 3] = [3, 2, 6];
 /// Default library: the soname the driver installs.
 pub const DEFAULT_LIB: &str = "libnvidia-ml.so.1";
 
-/// Read the whole node through NVML at `lib`.
-pub fn take_snapshot(lib: &OsStr) -> Result<Snapshot> {
+/// What a snapshot reads beyond the GPUs and MIG devices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Each MIG-capable GPU's GPU-instance profiles and their free
+    /// capacity (`Gpu::profiles`; empty when not read).
+    pub profiles: bool,
+}
+
+/// Read the node through NVML at `lib`.
+pub fn take_snapshot(lib: &OsStr, reads: Reads) -> Result<Snapshot> {
     let nvml = Nvml::builder()
         .lib_path(lib)
         .init()
@@ -44,7 +53,7 @@ pub fn take_snapshot(lib: &OsStr) -> Result<Snapshot> {
         let device = nvml
             .device_by_index(index)
             .with_context(|| format!("nvmlDeviceGetHandleByIndex({index}) failed"))?;
-        gpus.push(read_gpu(&nvml, &device, index).with_context(|| format!("GPU {index}"))?);
+        gpus.push(read_gpu(&nvml, &device, index, reads).with_context(|| format!("GPU {index}"))?);
     }
     let mut snapshot = Snapshot {
         driver_version,
@@ -75,7 +84,7 @@ fn init_error(lib: &OsStr, e: NvmlError) -> anyhow::Error {
     }
 }
 
-fn read_gpu(nvml: &Nvml, device: &Device<'_>, index: u32) -> Result<Gpu> {
+fn read_gpu(nvml: &Nvml, device: &Device<'_>, index: u32, reads: Reads) -> Result<Gpu> {
     let minor = device
         .minor_number()
         .context("nvmlDeviceGetMinorNumber failed")?;
@@ -101,7 +110,12 @@ fn read_gpu(nvml: &Nvml, device: &Device<'_>, index: u32) -> Result<Gpu> {
             } else {
                 Vec::new()
             };
-            (devices, read_profiles(nvml, device, mode.current)?)
+            let profiles = if reads.profiles {
+                read_profiles(nvml, device, mode.current)?
+            } else {
+                Vec::new()
+            };
+            (devices, profiles)
         }
     };
     Ok(Gpu {

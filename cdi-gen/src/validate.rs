@@ -8,13 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use mig_cdi_core::cdi::folders::{self, Definition, Pick};
 use mig_cdi_core::cdi::{self, rules, Format, Problem, SchemaValidator};
+use mig_cdi_core::fsread;
 use serde::Serialize;
 
-use crate::cli::EXIT_ERROR;
-
-/// The folders runtimes read, lowest priority first.
-pub const SPEC_DIRS: [&str; 2] = ["/etc/cdi", "/var/run/cdi"];
+use crate::exit::EXIT_ERROR;
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
@@ -82,36 +81,17 @@ struct Report {
     devices: Vec<DeviceResult>,
 }
 
-/// The spec files directly in `dir` that a runtime would read.
-pub fn spec_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .path();
-        let ext = path.extension().and_then(|e| e.to_str());
-        if matches!(ext, Some("json" | "yaml")) && path.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
 fn check_file(path: &Path, priority: usize, schema: &SchemaValidator) -> FileResult {
-    let checked = match std::fs::read(path) {
+    // Regular files only, at most MAX_SPEC_BYTES: a FIFO, a device or a
+    // link to /dev/zero among the files is one problem, not a hang.
+    let checked = match fsread::read(path, fsread::MAX_SPEC_BYTES) {
         Ok(bytes) => cdi::check_document(&bytes, Format::from_path(path), schema),
         Err(e) => cdi::Checked {
             spec: None,
             problems: vec![Problem::new(
                 rules::RuleKind::Syntax,
                 "",
-                format!("cannot read the file: {e}"),
+                format!("cannot read the file: {}", e.reason()),
             )],
             notes: Vec::new(),
         },
@@ -155,97 +135,104 @@ fn resolve(device: &str, files: &[FileResult]) -> DeviceResult {
         .iter()
         .filter(|f| f.names.iter().any(|n| n == device))
         .collect();
-    let valid: Vec<&FileResult> = defining.iter().copied().filter(|f| f.valid).collect();
-    if valid.is_empty() {
-        if let Some(invalid) = defining.first() {
-            return result(
-                false,
-                Some(&invalid.path),
-                format!(
-                    "defined only in {}, which is invalid (see above): runtimes refuse the whole \
-                     file",
-                    invalid.path.display()
-                ),
-            );
-        }
-        let same_kind: Vec<&FileResult> = files
-            .iter()
-            .filter(|f| f.kind.as_deref() == Some(kind.as_str()))
-            .collect();
-        if same_kind.is_empty() {
-            let kinds: BTreeMap<&str, ()> = files
+    // The valid definitions, by the priority and conflict rules runtimes
+    // apply.
+    let definitions = defining
+        .iter()
+        .filter(|f| f.valid)
+        .map(|f| Definition {
+            file: f.path.clone(),
+            priority: f.priority,
+            item: (),
+        })
+        .collect();
+    match folders::pick(definitions) {
+        Pick::None => {
+            if let Some(invalid) = defining.first() {
+                return result(
+                    false,
+                    Some(&invalid.path),
+                    format!(
+                        "defined only in {}, which is invalid (see above): runtimes refuse the whole \
+                         file",
+                        invalid.path.display()
+                    ),
+                );
+            }
+            let same_kind: Vec<&FileResult> = files
                 .iter()
-                .filter_map(|f| f.kind.as_deref())
-                .map(|k| (k, ()))
+                .filter(|f| f.kind.as_deref() == Some(kind.as_str()))
                 .collect();
-            return result(
+            if same_kind.is_empty() {
+                let kinds: BTreeMap<&str, ()> = files
+                    .iter()
+                    .filter_map(|f| f.kind.as_deref())
+                    .map(|k| (k, ()))
+                    .collect();
+                return result(
+                    false,
+                    None,
+                    format!(
+                        "no spec checked has kind {kind} (kinds found: {}); generate one with \
+                         `mig-cdi-gen generate --output /etc/cdi/{}-{}.json`",
+                        if kinds.is_empty() {
+                            "none".to_string()
+                        } else {
+                            kinds.keys().copied().collect::<Vec<_>>().join(", ")
+                        },
+                        qualified.vendor,
+                        qualified.class
+                    ),
+                );
+            }
+            let mut known: Vec<&str> = Vec::new();
+            for name in same_kind
+                .iter()
+                .flat_map(|f| f.names.iter())
+                .filter_map(|n| n.split_once('=').map(|(_, name)| name))
+            {
+                if !known.contains(&name) {
+                    known.push(name);
+                }
+            }
+            result(
                 false,
                 None,
                 format!(
-                    "no spec checked has kind {kind} (kinds found: {}); generate one with \
-                     `mig-cdi-gen generate --output /etc/cdi/{}-{}.json`",
-                    if kinds.is_empty() {
-                        "none".to_string()
-                    } else {
-                        kinds.keys().copied().collect::<Vec<_>>().join(", ")
-                    },
-                    qualified.vendor,
-                    qualified.class
+                    "no device \"{}\" in {}; it has: {} (MIG index names shift when MIG is \
+                     reconfigured: regenerate the spec, or use UUID names)",
+                    qualified.name,
+                    kind,
+                    known.join(", ")
                 ),
-            );
+            )
         }
-        let mut known: Vec<&str> = Vec::new();
-        for name in same_kind
-            .iter()
-            .flat_map(|f| f.names.iter())
-            .filter_map(|n| n.split_once('=').map(|(_, name)| name))
-        {
-            if !known.contains(&name) {
-                known.push(name);
-            }
+        Pick::Conflict { files } => {
+            let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            result(
+                false,
+                None,
+                format!(
+                    "defined by {} files of equal priority ({}): runtimes refuse an ambiguous \
+                     device; remove all but one",
+                    files.len(),
+                    paths.join(", ")
+                ),
+            )
         }
-        return result(
-            false,
-            None,
-            format!(
-                "no device \"{}\" in {}; it has: {} (MIG index names shift when MIG is \
-                 reconfigured: regenerate the spec, or use UUID names)",
-                qualified.name,
-                kind,
-                known.join(", ")
-            ),
-        );
+        Pick::One { chosen, hidden } => {
+            let message = if hidden > 0 {
+                format!(
+                    "resolves to {} ({} lower-priority definition(s) ignored)",
+                    chosen.file.display(),
+                    hidden
+                )
+            } else {
+                format!("resolves to {}", chosen.file.display())
+            };
+            result(true, Some(&chosen.file), message)
+        }
     }
-    let top = valid.iter().map(|f| f.priority).max().unwrap_or(0);
-    let winners: Vec<&&FileResult> = valid.iter().filter(|f| f.priority == top).collect();
-    if winners.len() > 1 {
-        let paths: Vec<String> = winners
-            .iter()
-            .map(|f| f.path.display().to_string())
-            .collect();
-        return result(
-            false,
-            None,
-            format!(
-                "defined by {} files of equal priority ({}): runtimes refuse an ambiguous \
-                 device; remove all but one",
-                winners.len(),
-                paths.join(", ")
-            ),
-        );
-    }
-    let winner = winners[0];
-    let shadowed = valid.len() - 1;
-    let message = if shadowed > 0 {
-        format!(
-            "resolves to {} ({} lower-priority definition(s) ignored)",
-            winner.path.display(),
-            shadowed
-        )
-    } else {
-        format!("resolves to {}", winner.path.display())
-    };
-    result(true, Some(&winner.path), message)
 }
 
 pub fn run(args: &ValidateArgs) -> Result<ExitCode> {
@@ -253,12 +240,14 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode> {
     let mut inputs: Vec<(PathBuf, usize)> = Vec::new();
     if args.files.is_empty() {
         let dirs: Vec<PathBuf> = if args.spec_dirs.is_empty() {
-            SPEC_DIRS.iter().map(PathBuf::from).collect()
+            folders::default_spec_dirs()
         } else {
             args.spec_dirs.clone()
         };
         for (priority, dir) in dirs.iter().enumerate() {
-            inputs.extend(spec_files_in(dir)?.into_iter().map(|f| (f, priority)));
+            let files = folders::spec_files(dir)
+                .with_context(|| format!("cannot list {}", dir.display()))?;
+            inputs.extend(files.into_iter().map(|f| (f, priority)));
         }
         if inputs.is_empty() {
             let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();

@@ -280,3 +280,16 @@ fn generate_warns_when_another_file_in_the_folder_defines_the_same_devices() {
     ]);
     assert!(!text(&out.stderr).contains("also defines"));
 }
+
+#[test]
+fn yaml_output_is_the_checked_bytes_and_reads_back_valid() {
+    let machine = FakeMachine::new("h200-mig");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nvidia.com-gpu.yaml");
+    machine.gen_ok(&["generate", "--output", file.to_str().unwrap()]);
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(written, machine.gen_ok(&["generate", "--format", "yaml"]));
+    assert!(written.starts_with("cdiVersion: \"0.5.0\"\n"), "{written}");
+    let out = gen(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
