@@ -151,6 +151,119 @@ static H200: &[GiProfile] = &[
     p(9, 15, "1g.35gb", 1, 2, 4, 33280, 26, [1, 1, 0, 1, 0], P2_4),
 ];
 
+/// NVML's architecture of a board (`nvmlDeviceGetArchitecture`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Architecture {
+    /// `NVML_DEVICE_ARCH_AMPERE` (7).
+    Ampere,
+    /// `NVML_DEVICE_ARCH_ADA` (8).
+    Ada,
+    /// `NVML_DEVICE_ARCH_HOPPER` (9).
+    Hopper,
+    /// `NVML_DEVICE_ARCH_BLACKWELL` (10).
+    Blackwell,
+}
+
+impl Architecture {
+    /// The `nvmlDeviceArchitecture_t` value.
+    pub fn nvml_code(self) -> u32 {
+        match self {
+            Architecture::Ampere => 7,
+            Architecture::Ada => 8,
+            Architecture::Hopper => 9,
+            Architecture::Blackwell => 10,
+        }
+    }
+}
+
+/// Everything the simulator knows about one board.
+#[derive(Debug)]
+pub struct Board {
+    /// Key in machine descriptions (`"A100-SXM4-80GB"`).
+    pub key: &'static str,
+    /// `nvmlDeviceGetName` and the `Model:` line of /proc.
+    pub product_name: &'static str,
+    /// `nvmlDeviceGetArchitecture`.
+    pub architecture: Architecture,
+    /// `nvmlDeviceGetCudaComputeCapability`.
+    pub compute_capability: (i32, i32),
+    /// `nvmlDeviceGetMemoryInfo` total, MiB.
+    pub memory_total_mib: u64,
+    /// PCI device id (the high half of `pciDeviceId`).
+    pub pci_device: u32,
+    /// PCI subsystem id (illustrative; nothing reads it).
+    pub pci_subsystem: u32,
+    /// Default `Video BIOS:` / `nvmlDeviceGetVbiosVersion`.
+    pub vbios: &'static str,
+    /// Memory slots of the placement axis (8, or 4 on A30 and RTX PRO 6000).
+    pub memory_slots: u32,
+    /// Compute slices, also the most MIG devices it holds (7, or 4).
+    pub compute_slices: u32,
+    /// GPU-instance profiles by NVML profile index; empty without MIG.
+    pub profiles: &'static [GiProfile],
+}
+
+static A100_SXM4_80GB_BOARD: Board = Board {
+    key: "A100-SXM4-80GB",
+    product_name: "NVIDIA A100-SXM4-80GB",
+    architecture: Architecture::Ampere,
+    compute_capability: (8, 0),
+    memory_total_mib: 81920,
+    pci_device: 0x20b2,
+    pci_subsystem: 0x1463,
+    vbios: "92.00.36.00.02",
+    memory_slots: 8,
+    compute_slices: 7,
+    profiles: A100_SXM4_80GB,
+};
+
+static H100_80GB_HBM3_BOARD: Board = Board {
+    key: "H100-80GB-HBM3",
+    product_name: "NVIDIA H100 80GB HBM3",
+    architecture: Architecture::Hopper,
+    compute_capability: (9, 0),
+    memory_total_mib: 81559,
+    pci_device: 0x2330,
+    pci_subsystem: 0x16c1,
+    vbios: "96.00.74.00.0b",
+    memory_slots: 8,
+    compute_slices: 7,
+    profiles: H100_80GB_HBM3,
+};
+
+static H200_BOARD: Board = Board {
+    key: "H200",
+    product_name: "NVIDIA H200",
+    architecture: Architecture::Hopper,
+    compute_capability: (9, 0),
+    memory_total_mib: 143771,
+    pci_device: 0x2335,
+    pci_subsystem: 0x18be,
+    vbios: "96.00.a5.00.1a",
+    memory_slots: 8,
+    compute_slices: 7,
+    profiles: H200,
+};
+
+/// NVIDIA L40S (Ada): no MIG at all, the GPU every MIG check must
+/// recognise as such (`nvmlDeviceGetMigMode` answers NOT_SUPPORTED).
+/// Name, memory (46068 MiB, as `nvidia-smi` prints its total) and PCI id
+/// 0x26b9 from public `nvidia-smi` / `lspci` listings of the board; the
+/// vBIOS string is illustrative.
+static L40S_BOARD: Board = Board {
+    key: "L40S",
+    product_name: "NVIDIA L40S",
+    architecture: Architecture::Ada,
+    compute_capability: (8, 9),
+    memory_total_mib: 46068,
+    pci_device: 0x26b9,
+    pci_subsystem: 0x1851,
+    vbios: "95.02.4b.00.01",
+    memory_slots: 0,
+    compute_slices: 0,
+    profiles: &[],
+};
+
 /// The boards the simulator knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Model {
@@ -160,42 +273,72 @@ pub enum Model {
     H100_80GbHbm3,
     /// NVIDIA H200 (Hopper, 141 GB, compute capability 9.0).
     H200,
+    /// NVIDIA L40S (Ada, no MIG).
+    L40S,
 }
 
 impl Model {
     /// Every model, for messages listing the valid keys.
-    pub const ALL: [Model; 3] = [Model::A100Sxm4_80Gb, Model::H100_80GbHbm3, Model::H200];
+    pub const ALL: [Model; 4] = [
+        Model::A100Sxm4_80Gb,
+        Model::H100_80GbHbm3,
+        Model::H200,
+        Model::L40S,
+    ];
+
+    /// Everything known about the board.
+    pub fn board(self) -> &'static Board {
+        match self {
+            Model::A100Sxm4_80Gb => &A100_SXM4_80GB_BOARD,
+            Model::H100_80GbHbm3 => &H100_80GB_HBM3_BOARD,
+            Model::H200 => &H200_BOARD,
+            Model::L40S => &L40S_BOARD,
+        }
+    }
 
     /// Parses the key used in machine descriptions.
     pub fn from_key(key: &str) -> Option<Model> {
         Model::ALL.into_iter().find(|m| m.key() == key)
     }
 
+    /// Every key, comma-separated, for messages.
+    pub fn keys() -> String {
+        Model::ALL.map(Model::key).join(", ")
+    }
+
     /// The key used in machine descriptions (`"A100-SXM4-80GB"`).
     pub fn key(self) -> &'static str {
-        match self {
-            Model::A100Sxm4_80Gb => "A100-SXM4-80GB",
-            Model::H100_80GbHbm3 => "H100-80GB-HBM3",
-            Model::H200 => "H200",
-        }
+        self.board().key
     }
 
     /// `nvmlDeviceGetName` and the `Model:` line of the /proc information file.
     pub fn product_name(self) -> &'static str {
-        match self {
-            Model::A100Sxm4_80Gb => "NVIDIA A100-SXM4-80GB",
-            Model::H100_80GbHbm3 => "NVIDIA H100 80GB HBM3",
-            Model::H200 => "NVIDIA H200",
-        }
+        self.board().product_name
+    }
+
+    /// `nvmlDeviceGetArchitecture`.
+    pub fn architecture(self) -> Architecture {
+        self.board().architecture
+    }
+
+    /// Whether the board has MIG at all.
+    pub fn supports_mig(self) -> bool {
+        !self.board().profiles.is_empty()
+    }
+
+    /// Memory slots of the placement axis (8, or 4 on 4-slice boards).
+    pub fn memory_slots(self) -> u32 {
+        self.board().memory_slots
+    }
+
+    /// Compute slices: the most MIG devices the board holds.
+    pub fn compute_slices(self) -> u32 {
+        self.board().compute_slices
     }
 
     /// The profile table, ordered by profile index.
     pub fn profiles(self) -> &'static [GiProfile] {
-        match self {
-            Model::A100Sxm4_80Gb => A100_SXM4_80GB,
-            Model::H100_80GbHbm3 => H100_80GB_HBM3,
-            Model::H200 => H200,
-        }
+        self.board().profiles
     }
 
     /// Profile by NVML profile index.
@@ -203,7 +346,7 @@ impl Model {
         self.profiles().iter().find(|p| p.index == index)
     }
 
-    /// Profile by profile id (19, 20, 15, 14, 9, 5, 0).
+    /// Profile by profile id (19, 20, 15, 14, 9, 5, 0 on 8-slot boards).
     pub fn profile_by_id(self, id: u32) -> Option<&'static GiProfile> {
         self.profiles().iter().find(|p| p.id == id)
     }
@@ -214,6 +357,22 @@ impl Model {
         self.profiles().iter().find(|p| p.name == name)
     }
 
+    /// The plain (no `+me`, no double memory) profile of `slices` compute
+    /// slices, if the board has one.
+    pub fn plain_profile(self, slices: u32) -> Option<&'static GiProfile> {
+        let index = match slices {
+            1 => 0,
+            2 => 1,
+            3 => 2,
+            4 => 3,
+            7 => 4,
+            8 => 5,
+            6 => 6,
+            _ => return None,
+        };
+        self.profile_by_index(index)
+    }
+
     /// SMs of a compute instance of `ci_slices` slices inside a GI of
     /// profile `gi`: the whole GI's SMs for a full CI, else the SMs of the
     /// board's plain profile with that many slices (`1c.*` = `1g.*`), as
@@ -222,64 +381,47 @@ impl Model {
         if ci_slices == gi.slices {
             return gi.sms;
         }
-        let plain_index = match ci_slices {
-            1 => 0,
-            2 => 1,
-            3 => 2,
-            4 => 3,
-            _ => 4,
-        };
-        self.profile_by_index(plain_index)
+        self.plain_profile(ci_slices)
             .map_or(gi.sms / gi.slices * ci_slices, |p| p.sms)
     }
 
     /// Total framebuffer as `nvmlDeviceGetMemoryInfo` reports it, MiB
     /// (the totals `nvidia-smi` prints for these boards).
     pub fn memory_total_mib(self) -> u64 {
-        match self {
-            Model::A100Sxm4_80Gb => 81920,
-            Model::H100_80GbHbm3 => 81559,
-            Model::H200 => 143771,
-        }
+        self.board().memory_total_mib
     }
 
     /// `pciDeviceId` (device << 16 | vendor 0x10de).
     pub fn pci_device_id(self) -> u32 {
-        let device: u32 = match self {
-            Model::A100Sxm4_80Gb => 0x20b2,
-            Model::H100_80GbHbm3 => 0x2330,
-            Model::H200 => 0x2335,
-        };
-        (device << 16) | 0x10de
+        (self.board().pci_device << 16) | 0x10de
     }
 
     /// `pciSubSystemId` (illustrative values; nothing in this project
     /// reads them).
     pub fn pci_subsystem_id(self) -> u32 {
-        let sub: u32 = match self {
-            Model::A100Sxm4_80Gb => 0x1463,
-            Model::H100_80GbHbm3 => 0x16c1,
-            Model::H200 => 0x18be,
-        };
-        (sub << 16) | 0x10de
+        (self.board().pci_subsystem << 16) | 0x10de
     }
 
     /// CUDA compute capability.
     pub fn compute_capability(self) -> (i32, i32) {
-        match self {
-            Model::A100Sxm4_80Gb => (8, 0),
-            Model::H100_80GbHbm3 | Model::H200 => (9, 0),
-        }
+        self.board().compute_capability
     }
 
     /// Default `Video BIOS:` line (H200: the real snapshot's; others
     /// illustrative).
     pub fn default_vbios(self) -> &'static str {
-        match self {
-            Model::A100Sxm4_80Gb => "92.00.36.00.02",
-            Model::H100_80GbHbm3 => "96.00.74.00.0b",
-            Model::H200 => "96.00.a5.00.1a",
-        }
+        self.board().vbios
+    }
+
+    /// The GI id the driver gives a GI of `memory_slots` at `start` on
+    /// this board (see [`gpu_instance_id_on`]).
+    pub fn gpu_instance_id(self, memory_slots: u32, start: u32) -> u32 {
+        gpu_instance_id_on(self.memory_slots(), memory_slots, start)
+    }
+
+    /// Memory slots covered by GI id `id` on this board.
+    pub fn gpu_instance_span(self, id: u32) -> Option<std::ops::Range<u32>> {
+        gpu_instance_span_on(self.memory_slots(), id)
     }
 }
 
@@ -287,6 +429,29 @@ impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.key())
     }
+}
+
+/// NVML's compute-instance profile index (`NVML_COMPUTE_INSTANCE_PROFILE_*`,
+/// which is also the CI profile id `nvidia-smi mig -lcip` shows) of a CI of
+/// `slices` compute slices: 1 -> 0, 2 -> 1, 3 -> 2, 4 -> 3, 7 -> 4, 8 -> 5,
+/// 6 -> 6. (Index 7, `1_SLICE_REV1`, is not simulated.)
+pub fn ci_profile_index(slices: u32) -> Option<u32> {
+    match slices {
+        1 => Some(0),
+        2 => Some(1),
+        3 => Some(2),
+        4 => Some(3),
+        7 => Some(4),
+        8 => Some(5),
+        6 => Some(6),
+        _ => None,
+    }
+}
+
+/// The compute slices of CI profile index `index` (inverse of
+/// [`ci_profile_index`]).
+pub fn ci_profile_slices(index: u32) -> Option<u32> {
+    (1..=8).find(|&slices| ci_profile_index(slices) == Some(index))
 }
 
 /// Compute-instance placement starts allowed for a CI of `ci_slices` in a GI
@@ -308,33 +473,49 @@ pub fn compute_placements(gi_slices: u32, ci_slices: u32) -> Vec<u32> {
         .collect()
 }
 
-/// The GPU-instance id the driver gives a GI by its memory placement.
+/// The GPU-instance id the driver gives a GI by its memory placement on
+/// an 8-slot board ([`gpu_instance_id_on`] with 8 slots).
+pub fn gpu_instance_id(memory_slots: u32, start: u32) -> u32 {
+    gpu_instance_id_on(8, memory_slots, start)
+}
+
+/// The GPU-instance id the driver gives a GI of `memory_slots` at `start`
+/// on a board of `total` memory slots.
 ///
-/// GI ids are the driver's "swizzIds": a binary tree over the 8 memory
+/// GI ids are the driver's "swizzIds": a binary tree over the memory
 /// slots. NVIDIA's open kernel module (`kmigmgrMemSizeFlagToSwizzIdRange_GA100`
 /// and `kmigmgrSwizzIdToSpan_GA100`, used for GA100, GH100 and GB100) gives
 /// full = 0, halves = 1..2, quarters = 3..6, eighths = 7..14, each level
-/// numbered from slot 0 upwards. Hence 8 slots -> 0; 4 slots at s ->
-/// 1 + s/4; 2 slots -> 3 + s/2; 1 slot -> 7 + s.
-pub fn gpu_instance_id(memory_slots: u32, start: u32) -> u32 {
-    match memory_slots {
-        8 => 0,
-        4 => 1 + start / 4,
-        2 => 3 + start / 2,
-        _ => 7 + start,
-    }
+/// numbered from slot 0 upwards. Hence on 8 slots: 8 -> 0; 4 at s ->
+/// 1 + s/4; 2 -> 3 + s/2; 1 -> 7 + s. A 4-slot board (A30) is the same
+/// tree one level shorter: a published A30 `nvidia-smi mig -lgi` shows
+/// four 1g.6gb GIs at placements 0..3 with ids 3..6.
+pub fn gpu_instance_id_on(total: u32, memory_slots: u32, start: u32) -> u32 {
+    let size = memory_slots.max(1);
+    let fraction = (total / size).max(1);
+    fraction - 1 + start / size
 }
 
-/// Memory slots covered by GI id `id` (the inverse of [`gpu_instance_id`]),
-/// `None` above 14.
+/// Memory slots covered by GI id `id` on an 8-slot board (the inverse of
+/// [`gpu_instance_id`]), `None` above 14.
 pub fn gpu_instance_span(id: u32) -> Option<std::ops::Range<u32>> {
-    match id {
-        0 => Some(0..8),
-        1..=2 => Some((id - 1) * 4..id * 4),
-        3..=6 => Some((id - 3) * 2..(id - 2) * 2),
-        7..=14 => Some(id - 7..id - 6),
-        _ => None,
+    gpu_instance_span_on(8, id)
+}
+
+/// Memory slots covered by GI id `id` on a board of `total` slots, `None`
+/// for an id the tree does not have.
+pub fn gpu_instance_span_on(total: u32, id: u32) -> Option<std::ops::Range<u32>> {
+    let mut fraction = 1;
+    while fraction <= total {
+        let first = fraction - 1;
+        if id < first + fraction {
+            let size = total / fraction;
+            let start = (id - first) * size;
+            return Some(start..start + size);
+        }
+        fraction *= 2;
     }
+    None
 }
 
 #[cfg(test)]
@@ -360,6 +541,20 @@ mod tests {
             assert_eq!(gpu_instance_id(span.end - span.start, span.start), id);
         }
         assert_eq!(gpu_instance_span(15), None);
+        // A 4-slot board: the tree one level shorter.
+        assert_eq!(
+            (0..4)
+                .map(|s| gpu_instance_id_on(4, 1, s))
+                .collect::<Vec<_>>(),
+            [3, 4, 5, 6]
+        );
+        assert_eq!(gpu_instance_id_on(4, 2, 2), 2);
+        assert_eq!(gpu_instance_id_on(4, 4, 0), 0);
+        for id in 0..7 {
+            let span = gpu_instance_span_on(4, id).unwrap();
+            assert_eq!(gpu_instance_id_on(4, span.end - span.start, span.start), id);
+        }
+        assert_eq!(gpu_instance_span_on(4, 7), None);
     }
 
     #[test]
@@ -404,7 +599,12 @@ mod tests {
     fn tables_are_consistent() {
         for model in Model::ALL {
             for prof in model.profiles() {
-                assert!(prof.placements.iter().all(|s| s + prof.memory_slots <= 8));
+                let total = model.memory_slots();
+                assert!(prof
+                    .placements
+                    .iter()
+                    .all(|s| s + prof.memory_slots <= total));
+                assert!(prof.slices <= model.compute_slices());
                 assert!(prof.instances as usize <= prof.placements.len());
                 assert_eq!(model.profile_by_id(prof.id), Some(prof));
                 assert_eq!(model.profile_by_name(&prof.nvml_name()), Some(prof));
