@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mig_cdi_e2e::{bin, machine_file, sim_lib, FakeMachine};
+use mig_cdi_testkit::e2e::{bin, sim_lib, FakeMachine};
+use mig_cdi_testkit::paths::machine_file;
 
 /// Run `cmd`, failing the test (and killing the child) if it takes more
 /// than a few seconds: the bugs pinned here were hangs.

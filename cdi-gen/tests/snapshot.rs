@@ -2,8 +2,9 @@
 //! profile tables (up to 14 profile and capacity queries per GPU) only for
 //! `list --profiles`, everything else always.
 
-use mig_cdi_e2e::{machine_file, sim_lib};
 use mig_cdi_gen::nvml::{take_snapshot, Reads};
+use mig_cdi_testkit::e2e::sim_lib;
+use mig_cdi_testkit::paths::machine_file;
 
 #[test]
 fn profiles_are_read_only_when_asked() {
