@@ -749,6 +749,8 @@ pub unsafe extern "C" fn nvmlDeviceGetArchitecture(
     })
 }
 
+/// The /proc `Video BIOS:` text in upper case, as the real H200's NVML
+/// answers (`96.00.A5.00.1A` where /proc says `96.00.a5.00.1a`).
 #[no_mangle]
 pub unsafe extern "C" fn nvmlDeviceGetVbiosVersion(
     device: nvmlDevice_t,
@@ -758,7 +760,7 @@ pub unsafe extern "C" fn nvmlDeviceGetVbiosVersion(
     guard(|| {
         let gpu = sim::current()?.physical(handle(device), code::NOT_SUPPORTED)?;
         // SAFETY: nvml.h contract on `version`/`length`.
-        unsafe { put_str(version, length, gpu.vbios()) }
+        unsafe { put_str(version, length, &gpu.vbios().to_ascii_uppercase()) }
     })
 }
 

@@ -982,7 +982,9 @@ fn architecture_and_vbios_per_board(lib: &Path) {
         gpu.architecture().unwrap(),
         nvml_wrapper::enums::device::DeviceArchitecture::Hopper
     );
-    assert_eq!(gpu.vbios_version().unwrap(), "96.00.a5.00.1a");
+    // The real H200: /proc says 96.00.a5.00.1a, nvidia-smi -q (NVML)
+    // 96.00.A5.00.1A (examples/real-h200/doctor-h200-check.txt).
+    assert_eq!(gpu.vbios_version().unwrap(), "96.00.A5.00.1A");
     nvml.shutdown().unwrap();
 
     let nvml = open(lib, "a100x8.json");
