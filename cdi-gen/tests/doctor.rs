@@ -108,6 +108,28 @@ fn driver_below_the_architecture_minimum() {
 }
 
 #[test]
+fn blackwell_driver_below_the_b200_minimum() {
+    let machine = tended(doctor_machine("b200-old-driver"));
+    expect(
+        "b200-old-driver",
+        &machine,
+        &[("gpu.driver-too-old", "error")],
+    );
+}
+
+#[test]
+fn every_new_board_is_healthy_and_the_rtx_pro_gets_the_vbios_note() {
+    let machine = tended(doctor_machine("new-boards"));
+    expect("new-boards", &machine, &[]);
+    let (text, _, _) = run_doctor(&machine, &[]);
+    assert!(
+        text.contains("info    gpu.vbios: NVIDIA's MIG user guide also asks a minimum vBIOS for MIG on RTX PRO 6000 Blackwell"),
+        "{text}"
+    );
+    assert!(text.contains("this GPU has vBIOS 98.02.52.00.02"), "{text}");
+}
+
+#[test]
 fn gpu_without_mig() {
     let machine = tended(doctor_machine("no-mig-gpu"));
     expect("no-mig-gpu", &machine, &[("gpu.no-mig", "warning")]);
