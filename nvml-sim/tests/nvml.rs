@@ -100,6 +100,10 @@ const CASES: &[Case] = &[
         "a100x8_compute_instance_profiles_match_lcip",
         a100x8_compute_instance_profiles_match_lcip,
     ),
+    (
+        "new_boards_answer_from_their_tables",
+        new_boards_answer_from_their_tables,
+    ),
 ];
 
 /// Env var that turns this binary into a one-shot probe for the stderr test.
@@ -1295,4 +1299,52 @@ fn a100x8_compute_instance_profiles_match_lcip(lib: &Path) {
     // SAFETY: as above.
     let rc = unsafe { plain(gi, 8, 0, &mut info) };
     assert_eq!(rc, sys::nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT);
+}
+
+/// The boards added for doctor (`examples/machines/doctor/new-boards.json`):
+/// names, architectures, slot counts, 4-slot GI ids and the profile
+/// indexes only the RTX PRO has.
+fn new_boards_answer_from_their_tables(lib: &Path) {
+    use nvml_wrapper::enums::device::DeviceArchitecture as Arch;
+    let nvml = open(lib, "doctor/new-boards.json");
+    let want = [
+        ("NVIDIA A30", Arch::Ampere, (8, 0), 4),
+        ("NVIDIA A100-SXM4-40GB", Arch::Ampere, (8, 0), 7),
+        ("NVIDIA H100 NVL", Arch::Hopper, (9, 0), 7),
+        ("NVIDIA B200", Arch::Blackwell, (10, 0), 7),
+        (
+            "NVIDIA RTX PRO 6000 Blackwell Server Edition",
+            Arch::Blackwell,
+            (12, 0),
+            4,
+        ),
+        ("NVIDIA GH200 480GB", Arch::Hopper, (9, 0), 7),
+    ];
+    assert_eq!(nvml.device_count().unwrap(), want.len() as u32);
+    for (i, (name, arch, cc, max_mig)) in want.into_iter().enumerate() {
+        let gpu = nvml.device_by_index(i as u32).unwrap();
+        assert_eq!(gpu.name().unwrap(), name);
+        assert_eq!(gpu.architecture().unwrap(), arch, "{name}");
+        let c = gpu.cuda_compute_capability().unwrap();
+        assert_eq!((c.major, c.minor), cc, "{name}");
+        assert_eq!(gpu.mig_device_count().unwrap(), max_mig, "{name}");
+    }
+    // A30: 2g.12gb at 2 is GI 2, the 1g.6gb at 0 and 1 are GIs 3 and 4.
+    let a30 = nvml.device_by_index(0).unwrap();
+    let gis: Vec<_> = slots(&nvml, &a30).into_iter().flatten().collect();
+    assert_eq!(
+        gis,
+        [
+            ("NVIDIA A30 MIG 2g.12gb".to_string(), 2, 0),
+            ("NVIDIA A30 MIG 1g.6gb".to_string(), 3, 0),
+            ("NVIDIA A30 MIG 1g.6gb".to_string(), 4, 0),
+        ]
+    );
+    assert_eq!(remaining(&nvml, &a30, 14), Ok(0), "all 4 compute slices are used");
+    // RTX PRO: the +gfx (index 10), -me (13) and +me.all (15) profiles.
+    let rtx = nvml.device_by_index(4).unwrap();
+    for (index, id) in [(10, 47), (13, 67), (15, 65)] {
+        assert_eq!(rtx.profile_info(index).unwrap().id, id, "index {index}");
+    }
+    assert!(matches!(rtx.profile_info(4), Err(NvmlError::NotSupported)));
 }
