@@ -1340,7 +1340,11 @@ fn new_boards_answer_from_their_tables(lib: &Path) {
             ("NVIDIA A30 MIG 1g.6gb".to_string(), 4, 0),
         ]
     );
-    assert_eq!(remaining(&nvml, &a30, 14), Ok(0), "all 4 compute slices are used");
+    assert_eq!(
+        remaining(&nvml, &a30, 14),
+        Ok(0),
+        "all 4 compute slices are used"
+    );
     // RTX PRO: the +gfx (index 10), -me (13) and +me.all (15) profiles.
     let rtx = nvml.device_by_index(4).unwrap();
     for (index, id) in [(10, 47), (13, 67), (15, 65)] {
