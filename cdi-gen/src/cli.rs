@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::args::{self, HostArgs};
-use crate::{docker_args, generate, list, validate};
+use crate::{docker_args, doctor, generate, list, validate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,7 +17,7 @@ use crate::{docker_args, generate, list, validate};
     about = "Enumerate NVIDIA GPUs and MIG devices and describe them for containers",
     long_about = "Enumerate NVIDIA GPUs and MIG devices through NVML and the driver's /proc \
 tables, check the device nodes each one needs, and describe them for container runtimes.\n\n\
-Exit status: 0 success, 2 error."
+Exit status: 0 success, 2 error (doctor and generate --check: 1 when they find problems or drift)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -42,6 +42,9 @@ pub enum Command {
     /// Print the `--device` flags that give a plain `docker run` / `podman
     /// run` the same nodes as a CDI device.
     DockerArgs(docker_args::DockerArgsArgs),
+    /// Check every prerequisite of MIG in containers, read only, and say
+    /// how to fix each problem.
+    Doctor(doctor::DoctorArgs),
 }
 
 impl Command {
@@ -51,6 +54,7 @@ impl Command {
             Command::Generate(_) => "generate",
             Command::Validate(_) => "validate",
             Command::DockerArgs(_) => "docker-args",
+            Command::Doctor(_) => "doctor",
         }
     }
 }
@@ -70,6 +74,7 @@ impl Cli {
             }
             Command::Validate(args) => validate::run(args),
             Command::DockerArgs(args) => docker_args::run(&self.host, args),
+            Command::Doctor(args) => doctor::run(&self.host, args),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! has passed (`crate::mknod`).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use mig_cdi_core::driver::DriverTables;
@@ -46,14 +46,21 @@ pub struct Discovery {
 
 pub fn discover(options: &DiscoverOptions) -> Result<Discovery> {
     let snapshot = nvml::take_snapshot(&options.nvml_lib, options.reads)?;
+    examine_host(snapshot, &options.root, &options.dev_root)
+}
+
+/// Discovery from a snapshot already taken: the driver's tables under
+/// `root`, the node plan, and every node examined on the host (`doctor`
+/// takes its own snapshot, with more in it, and asks this of it).
+pub fn examine_host(snapshot: Snapshot, root: &Path, dev_root: &Path) -> Result<Discovery> {
     // Capability minors matter only where some GPU is in MIG mode.
     let tables = if snapshot.gpus.iter().any(|g| g.mig_enabled()) {
-        DriverTables::load(&options.root)?
+        DriverTables::load(root)?
     } else {
-        DriverTables::load_without_mig_minors(&options.root)?
+        DriverTables::load_without_mig_minors(root)?
     };
     let mut inventory = nodes::plan(&snapshot, &tables)?;
-    let issues = nodes::check_host(&mut inventory, &options.root, &options.dev_root);
+    let issues = nodes::check_host(&mut inventory, root, dev_root);
     let (dropped_management, host_issues): (Vec<_>, Vec<_>) = issues
         .into_iter()
         .partition(|i| i.problem == HostProblem::Missing && is_management(i.node.role));

@@ -6,6 +6,9 @@
 /// now, or is missing.
 pub const EXIT_DRIFT: u8 = 1;
 
+/// `doctor` only: it found a warning or an error on the host.
+pub const EXIT_PROBLEMS: u8 = 1;
+
 /// An error: bad input, a driver problem, a failed write, an invalid spec
 /// (`validate`). One line on stderr says what to do.
 pub const EXIT_ERROR: u8 = 2;

@@ -5,7 +5,7 @@
 //! hardware (`tests/module_graph.rs` keeps it so):
 //!
 //! - `cli` picks the command: `list`, `generate`, `validate`,
-//!   `docker_args`, one module each; no command imports another.
+//!   `docker_args`, `doctor`, one module each; no command imports another.
 //! - Below them: `args` (flags several commands share), `exit` (exit
 //!   statuses), `render` (the checked spec, for `generate` and
 //!   `docker_args`), `atomic_write` and `mknod` (the only writers).
@@ -16,6 +16,7 @@ pub mod atomic_write;
 pub mod cli;
 pub mod discover;
 pub mod docker_args;
+pub mod doctor;
 pub mod exit;
 pub mod generate;
 pub mod list;

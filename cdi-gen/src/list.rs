@@ -35,6 +35,7 @@ pub fn run(host: &HostArgs, args: &ListArgs) -> Result<ExitCode> {
     // The profile tables cost NVML calls nothing but --profiles uses.
     let reads = Reads {
         profiles: args.profiles,
+        ..Reads::default()
     };
     let found = discover::discover(&host.discover_options(reads))?;
     for warning in found.warnings() {

@@ -11,11 +11,14 @@
 use std::ffi::{c_char, c_uint, OsStr};
 
 use anyhow::{anyhow, bail, Context, Result};
-use mig_cdi_core::snapshot::{GiProfile, Gpu, MigDevice, MigMode, Snapshot};
+use mig_cdi_core::snapshot::{
+    GiProfile, Gpu, GpuDetails, GpuInstance, GpuInstances, MigDevice, MigMode, Snapshot,
+};
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::{Device, Nvml};
 use nvml_wrapper_sys::bindings::{
-    nvmlDevice_t, nvmlGpuInstanceProfileInfo_v2_t, nvmlReturn_enum_NVML_SUCCESS,
+    nvmlDevice_t, nvmlGpuInstanceInfo_t, nvmlGpuInstanceProfileInfo_v2_t, nvmlGpuInstance_t,
+    nvmlReturn_enum_NVML_ERROR_NO_PERMISSION, nvmlReturn_enum_NVML_SUCCESS,
     NVML_GPU_INSTANCE_PROFILE_COUNT,
 };
 
@@ -32,6 +35,9 @@ pub struct Reads {
     /// Each MIG-capable GPU's GPU-instance profiles and their free
     /// capacity (`Gpu::profiles`; empty when not read).
     pub profiles: bool,
+    /// What `doctor` checks beyond that: architecture, compute capability,
+    /// vBIOS and the GPU instances (`Gpu::details`; `None` when not read).
+    pub details: bool,
 }
 
 /// Read the node through NVML at `lib`.
@@ -118,6 +124,11 @@ fn read_gpu(nvml: &Nvml, device: &Device<'_>, index: u32, reads: Reads) -> Resul
             (devices, profiles)
         }
     };
+    let details = if reads.details {
+        Some(read_details(nvml, device, mig)?)
+    } else {
+        None
+    };
     Ok(Gpu {
         index,
         minor,
@@ -127,6 +138,7 @@ fn read_gpu(nvml: &Nvml, device: &Device<'_>, index: u32, reads: Reads) -> Resul
         mig,
         mig_devices,
         profiles,
+        details,
     })
 }
 
@@ -280,4 +292,108 @@ fn profile_name(raw: &[c_char]) -> String {
         .unwrap_or(&name)
         .trim()
         .to_string()
+}
+
+/// What `doctor` needs beyond the snapshot: getters only. A getter the
+/// driver lacks or refuses leaves its field empty rather than failing the
+/// run: doctor reports what it could not read.
+fn read_details(nvml: &Nvml, device: &Device<'_>, mig: Option<MigMode>) -> Result<GpuDetails> {
+    let architecture = device.architecture().ok().map(|a| a.to_string());
+    let compute_capability = device
+        .cuda_compute_capability()
+        .ok()
+        .and_then(|c| Some((u32::try_from(c.major).ok()?, u32::try_from(c.minor).ok()?)));
+    let vbios = device.vbios_version().ok();
+    let gpu_instances = match mig {
+        Some(MigMode { current: true, .. }) => match list_gpu_instances(nvml, device) {
+            Ok(instances) => GpuInstances::Listed { instances },
+            Err(reason) => GpuInstances::Unreadable { reason },
+        },
+        _ => GpuInstances::NotApplicable,
+    };
+    Ok(GpuDetails {
+        architecture,
+        compute_capability,
+        vbios,
+        gpu_instances,
+    })
+}
+
+/// Every GPU instance of a GPU in MIG mode: for each profile the driver
+/// has (`nvmlDeviceGetGpuInstanceProfileInfoV`), its instances
+/// (`nvmlDeviceGetGpuInstances`, into room for the profile's instance
+/// count, as nvml.h asks) and their id and placement
+/// (`nvmlGpuInstanceGetInfo`). nvml-wrapper wraps none of these.
+fn list_gpu_instances(nvml: &Nvml, device: &Device<'_>) -> Result<Vec<GpuInstance>, String> {
+    let lib = nvml.lib();
+    let missing =
+        |name: &str, e: &dyn std::fmt::Display| format!("{name} is missing from NVML ({e})");
+    let info_v = lib
+        .nvmlDeviceGetGpuInstanceProfileInfoV
+        .as_ref()
+        .map_err(|e| missing("nvmlDeviceGetGpuInstanceProfileInfoV", e))?;
+    let list = lib
+        .nvmlDeviceGetGpuInstances
+        .as_ref()
+        .map_err(|e| missing("nvmlDeviceGetGpuInstances", e))?;
+    let get_info = lib
+        .nvmlGpuInstanceGetInfo
+        .as_ref()
+        .map_err(|e| missing("nvmlGpuInstanceGetInfo", e))?;
+    let failed = |call: &str, ret: u32| {
+        let text = match nvml_wrapper::error::nvml_try(ret) {
+            Err(e) => e.to_string(),
+            Ok(()) => format!("NVML error {ret}"),
+        };
+        if ret == nvmlReturn_enum_NVML_ERROR_NO_PERMISSION {
+            format!("{call}: {text} (listing GPU instances needs root)")
+        } else {
+            format!("{call}: {text}")
+        }
+    };
+    // SAFETY: `device` is a live GPU handle of this `nvml`.
+    let handle = unsafe { device.handle() };
+    let mut instances = Vec::new();
+    for profile_index in 0..NVML_GPU_INSTANCE_PROFILE_COUNT {
+        // SAFETY: an all-zero value is valid for this plain C struct.
+        let mut profile: nvmlGpuInstanceProfileInfo_v2_t = unsafe { std::mem::zeroed() };
+        profile.version = PROFILE_INFO_V2;
+        // SAFETY: live handle, valid out-pointer to a v2 struct whose version
+        // field says so, C signature as bound by nvml-wrapper-sys.
+        let ret = unsafe { info_v(handle, profile_index, &mut profile) };
+        if ABSENT.contains(&ret) {
+            continue;
+        }
+        if ret != nvmlReturn_enum_NVML_SUCCESS {
+            return Err(failed("nvmlDeviceGetGpuInstanceProfileInfoV", ret));
+        }
+        let name = profile_name(&profile.name);
+        let mut handles: Vec<nvmlGpuInstance_t> =
+            vec![std::ptr::null_mut(); profile.instanceCount.max(1) as usize];
+        let mut count: c_uint = 0;
+        // SAFETY: live handle; `handles` has room for the profile's instance
+        // count (nvml.h: the buffer must hold that many); valid out-pointer.
+        let ret = unsafe { list(handle, profile.id, handles.as_mut_ptr(), &mut count) };
+        if ret != nvmlReturn_enum_NVML_SUCCESS {
+            return Err(failed("nvmlDeviceGetGpuInstances", ret));
+        }
+        for &gi in handles.iter().take(count as usize) {
+            // SAFETY: an all-zero value is valid for this plain C struct.
+            let mut info: nvmlGpuInstanceInfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: `gi` is a GPU-instance handle NVML just returned for
+            // this live device; valid out-pointer.
+            let ret = unsafe { get_info(gi, &mut info) };
+            if ret != nvmlReturn_enum_NVML_SUCCESS {
+                return Err(failed("nvmlGpuInstanceGetInfo", ret));
+            }
+            instances.push(GpuInstance {
+                id: info.id,
+                profile_id: info.profileId,
+                profile: name.clone(),
+                placement: (info.placement.start, info.placement.size),
+            });
+        }
+    }
+    instances.sort_by_key(|gi| gi.id);
+    Ok(instances)
 }

@@ -12,7 +12,14 @@ fn profiles_are_read_only_when_asked() {
     std::env::set_var("NVML_SIM_MACHINE", machine_file("a100x8"));
     let lib = sim_lib();
     let lean = take_snapshot(lib.as_os_str(), Reads::default()).unwrap();
-    let full = take_snapshot(lib.as_os_str(), Reads { profiles: true }).unwrap();
+    let full = take_snapshot(
+        lib.as_os_str(),
+        Reads {
+            profiles: true,
+            ..Reads::default()
+        },
+    )
+    .unwrap();
     assert!(lean.gpus.iter().all(|g| g.profiles.is_empty()));
     let mig_capable: Vec<_> = full.gpus.iter().filter(|g| g.mig.is_some()).collect();
     assert!(!mig_capable.is_empty());

@@ -44,6 +44,56 @@ pub struct Gpu {
     /// order: by slices, then memory, then profile id.
     #[serde(default)]
     pub profiles: Vec<GiProfile>,
+    /// What only `doctor` reads (architecture, vBIOS, GPU instances);
+    /// `None` when not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<GpuDetails>,
+}
+
+/// A GPU's facts beyond what a spec needs: what `doctor` checks the MIG
+/// prerequisites against. Each field is `None` (or
+/// [`GpuInstances::Unreadable`]) when NVML could not say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuDetails {
+    /// NVML's architecture name: `Ampere`, `Hopper`, `Blackwell`, `Ada`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// CUDA compute capability, `(major, minor)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_capability: Option<(u32, u32)>,
+    /// `nvmlDeviceGetVbiosVersion`, e.g. `96.00.a5.00.1a`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vbios: Option<String>,
+    /// The GPU instances that exist now (MIG enabled only).
+    pub gpu_instances: GpuInstances,
+}
+
+/// The GPU instances of a GPU, as NVML lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum GpuInstances {
+    /// MIG is not enabled now: there are none to list.
+    NotApplicable,
+    /// Every GPU instance, by id.
+    Listed { instances: Vec<GpuInstance> },
+    /// NVML refused or failed (e.g. "Insufficient Permissions" without
+    /// root): the reason.
+    Unreadable { reason: String },
+}
+
+/// One GPU instance (`nvidia-smi mig -lgi`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuInstance {
+    /// GPU-instance id.
+    pub id: u32,
+    /// Profile id (19 for `1g.*` on 8-slot boards).
+    pub profile_id: u32,
+    /// Profile name without the `MIG ` prefix, e.g. `1g.18gb`.
+    pub profile: String,
+    /// Placement start and size, in memory slots.
+    pub placement: (u32, u32),
 }
 
 impl Gpu {
@@ -112,6 +162,13 @@ impl Snapshot {
         for gpu in &mut self.gpus {
             gpu.mig_devices.sort_by_key(|m| m.index);
             gpu.profiles.sort_by_key(|p| (p.slices, p.memory_mib, p.id));
+            if let Some(GpuDetails {
+                gpu_instances: GpuInstances::Listed { instances },
+                ..
+            }) = &mut gpu.details
+            {
+                instances.sort_by_key(|gi| gi.id);
+            }
         }
     }
 }

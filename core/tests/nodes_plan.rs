@@ -54,6 +54,7 @@ fn h200(index: u32, minor: u32, mig: bool, devices: Vec<MigDevice>) -> Gpu {
         }),
         mig_devices: devices,
         profiles: vec![],
+        details: None,
     }
 }
 

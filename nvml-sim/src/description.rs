@@ -44,6 +44,56 @@ pub struct MachineDescription {
     pub nvml_version: Option<String>,
     /// GPUs in NVML index order, which NVML makes ascending PCI bus order.
     pub gpus: Vec<GpuDescription>,
+    /// Host faults `make-root` plants in the fake root (what a broken host
+    /// shows); absent: the root the driver would make.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fake_root: Option<FakeRootDescription>,
+}
+
+/// Faults of the driver's host side, planted by `make-root`. NVML is not
+/// affected: these are the cases where the host disagrees with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FakeRootDescription {
+    /// Free text; ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// `"devfs"` (default: `/dev/nvidia-caps` nodes of the `nvidia-caps`
+    /// major) or `"proc"`: the deprecated model of `nv_cap_enable_devfs=0`
+    /// (no `nvidia-caps` major, no capability nodes,
+    /// `sys/module/nvidia/parameters/nv_cap_enable_devfs` is `0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability_model: Option<CapabilityModel>,
+    /// Nodes the driver would have made that are missing, as container
+    /// paths (`/dev/nvidia-caps/nvidia-cap21`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_nodes: Vec<String>,
+    /// Nodes that carry another device number than the driver's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wrong_nodes: Vec<WrongNodeDescription>,
+}
+
+/// How the driver exposes MIG capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CapabilityModel {
+    /// `/dev/nvidia-caps/nvidia-cap<M>` char devices (`nv_cap_enable_devfs=1`).
+    Devfs,
+    /// Only `/proc/driver/nvidia/capabilities` (`nv_cap_enable_devfs=0`,
+    /// deprecated since 450.51.06).
+    Proc,
+}
+
+/// A node with the wrong number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WrongNodeDescription {
+    /// Container path of a node the driver makes, e.g. `/dev/nvidia0`.
+    pub path: String,
+    /// The major it carries instead.
+    pub major: u32,
+    /// The minor it carries instead.
+    pub minor: u32,
 }
 
 /// One physical GPU.
@@ -53,8 +103,9 @@ pub struct GpuDescription {
     /// Free text; ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
-    /// Board: `A100-SXM4-80GB`, `H100-80GB-HBM3` or `H200`. Selects the
-    /// name and the MIG profile table.
+    /// Board: a key of [`crate::profiles::Model`] (`A100-SXM4-80GB`,
+    /// `H100-80GB-HBM3`, `H200`, `L40S`, ...). Selects the name, the
+    /// architecture and the MIG profile table.
     pub model: String,
     /// Minor number of `/dev/nvidia<minor>` (not the NVML index in general).
     pub minor: u32,

@@ -22,6 +22,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
+use crate::description::CapabilityModel;
 use crate::machine::{Machine, MigState};
 use crate::sys;
 
@@ -205,8 +206,61 @@ fn information(machine: &Machine, gpu: &crate::machine::Gpu) -> String {
     )
 }
 
-/// Everything the driver would show for `machine`, in creation order.
+/// Everything the host shows for `machine`, in creation order: what the
+/// driver makes, with the machine's planted faults
+/// ([`Machine::fake_root`]) applied.
 pub fn plan(machine: &Machine) -> Vec<Entry> {
+    let faults = machine.fake_root();
+    let proc_model = machine.capability_model() == CapabilityModel::Proc;
+    let caps_dir = Path::new("dev/nvidia-caps");
+    let mut entries = Vec::new();
+    for mut entry in driver_plan(machine) {
+        let container_path = format!("/{}", entry.path().display());
+        match &mut entry {
+            Entry::File { path, contents } if proc_model && path == Path::new("proc/devices") => {
+                *contents = contents
+                    .lines()
+                    .filter(|line| line.split_whitespace().nth(1) != Some("nvidia-caps"))
+                    .map(|line| format!("{line}\n"))
+                    .collect();
+            }
+            Entry::Dir { path } | Entry::CharDevice { path, .. }
+                if proc_model && path.starts_with(caps_dir) =>
+            {
+                continue;
+            }
+            Entry::CharDevice { .. } if faults.missing_nodes.contains(&container_path) => {
+                continue;
+            }
+            Entry::CharDevice { major, minor, .. } => {
+                if let Some(wrong) = faults.wrong_nodes.iter().find(|w| w.path == container_path) {
+                    (*major, *minor) = (wrong.major, wrong.minor);
+                }
+            }
+            _ => {}
+        }
+        entries.push(entry);
+    }
+    if proc_model {
+        let mut p = Planner::default();
+        p.file("sys/module/nvidia/parameters/nv_cap_enable_devfs", "0\n");
+        entries.extend(p.entries);
+    }
+    entries
+}
+
+/// The container paths (`/dev/...`) of every node the driver makes for
+/// `machine`, before any planted fault.
+pub fn node_paths(machine: &Machine) -> BTreeSet<String> {
+    driver_plan(machine)
+        .iter()
+        .filter(|e| matches!(e, Entry::CharDevice { .. }))
+        .map(|e| format!("/{}", e.path().display()))
+        .collect()
+}
+
+/// Everything the driver would show for `machine`, in creation order.
+fn driver_plan(machine: &Machine) -> Vec<Entry> {
     let mut p = Planner::default();
     let nvidia = Path::new("proc/driver/nvidia");
     let caps_dir = Path::new("proc/driver/nvidia-caps");
@@ -436,6 +490,7 @@ fn generated_paths(root: &Path) -> Result<Vec<PathBuf>, FakeRootError> {
         scoped(root, Path::new("proc/driver/nvidia-caps"))?,
         scoped(root, Path::new("lib/firmware/nvidia"))?,
         scoped(root, Path::new("usr/bin/nvidia-smi"))?,
+        scoped(root, Path::new("sys/module/nvidia"))?,
     ];
     let libs = scoped(root, Path::new("usr/lib/x86_64-linux-gnu"))?;
     if libs.is_dir() {

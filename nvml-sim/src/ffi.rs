@@ -729,3 +729,381 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstancePossiblePlacements_v2(
         Ok(())
     })
 }
+
+// ---- architecture, vBIOS ----------------------------------------------------
+
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetArchitecture(
+    device: nvmlDevice_t,
+    arch: *mut sys::nvmlDeviceArchitecture_t,
+) -> nvmlReturn_t {
+    guard(|| {
+        let code = sim::current()?
+            .resolve(handle(device))?
+            .gpu()
+            .model()
+            .architecture()
+            .nvml_code();
+        // SAFETY: nvml.h contract on the output pointer.
+        unsafe { put(arch, code) }
+    })
+}
+
+/// The /proc `Video BIOS:` text in upper case, as the real H200's NVML
+/// answers (`96.00.A5.00.1A` where /proc says `96.00.a5.00.1a`).
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetVbiosVersion(
+    device: nvmlDevice_t,
+    version: *mut c_char,
+    length: c_uint,
+) -> nvmlReturn_t {
+    guard(|| {
+        let gpu = sim::current()?.physical(handle(device), code::NOT_SUPPORTED)?;
+        // SAFETY: nvml.h contract on `version`/`length`.
+        unsafe { put_str(version, length, &gpu.vbios().to_ascii_uppercase()) }
+    })
+}
+
+// ---- GPU and compute instances ---------------------------------------------
+
+fn as_gi(handle: usize) -> sys::nvmlGpuInstance_t {
+    handle as sys::nvmlGpuInstance_t
+}
+
+fn as_ci(handle: usize) -> sys::nvmlComputeInstance_t {
+    handle as sys::nvmlComputeInstance_t
+}
+
+/// Writes `handles` to the caller's array and their number to `count`.
+///
+/// # Safety
+/// `out` is null or valid for `handles.len()` writes (nvml.h: room for
+/// the profile's instance count); `count` is null or valid for a write.
+unsafe fn put_handles<T: Copy>(out: *mut T, count: *mut c_uint, handles: &[T]) -> Result<(), Ret> {
+    if out.is_null() || count.is_null() {
+        return Err(code::INVALID_ARGUMENT);
+    }
+    for (i, &h) in handles.iter().enumerate() {
+        // SAFETY: the caller's array holds at least `handles.len()` entries.
+        unsafe { put(out.add(i), h) }?;
+    }
+    // SAFETY: non-null, caller contract.
+    unsafe { put(count, handles.len() as c_uint) }
+}
+
+/// Existing GPU instances of one profile id, in GI id order. The array must
+/// hold the profile's `instanceCount` handles, as nvml.h says.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstances(
+    device: nvmlDevice_t,
+    profile_id: c_uint,
+    gpu_instances: *mut sys::nvmlGpuInstance_t,
+    count: *mut c_uint,
+) -> nvmlReturn_t {
+    guard(|| {
+        let sim = sim::current()?;
+        let gpu = sim.mig_enabled(handle(device))?;
+        gpu.model()
+            .profile_by_id(profile_id)
+            .ok_or(code::INVALID_ARGUMENT)?;
+        let mut found: Vec<(u32, usize)> = gpu
+            .gpu_instances()
+            .iter()
+            .enumerate()
+            .filter(|(_, gi)| gi.profile().id == profile_id)
+            .map(|(position, gi)| (gi.id(), position))
+            .collect();
+        found.sort_unstable();
+        let handles = found
+            .iter()
+            .map(|&(_, position)| sim.gi_handle(gpu.index(), position).map(as_gi))
+            .collect::<Result<Vec<_>, _>>()?;
+        // SAFETY: nvml.h contract on both output pointers.
+        unsafe { put_handles(gpu_instances, count, &handles) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceById(
+    device: nvmlDevice_t,
+    id: c_uint,
+    gpu_instance: *mut sys::nvmlGpuInstance_t,
+) -> nvmlReturn_t {
+    guard(|| {
+        let sim = sim::current()?;
+        let gpu = sim.mig_enabled(handle(device))?;
+        let position = gpu
+            .gpu_instances()
+            .iter()
+            .position(|gi| gi.id() == id)
+            .ok_or(code::NOT_FOUND)?;
+        let found = sim.gi_handle(gpu.index(), position)?;
+        // SAFETY: nvml.h contract on the output pointer.
+        unsafe { put(gpu_instance, as_gi(found)) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nvmlGpuInstanceGetInfo(
+    gpu_instance: sys::nvmlGpuInstance_t,
+    info: *mut sys::nvmlGpuInstanceInfo_t,
+) -> nvmlReturn_t {
+    guard(|| {
+        let sim = sim::current()?;
+        let gi = sim.resolve_gi(gpu_instance as usize)?;
+        let value = sys::nvmlGpuInstanceInfo_t {
+            device: as_device(sim.gpu_handle(gi.gpu.index())?),
+            id: gi.gi.id(),
+            profileId: gi.gi.profile().id,
+            placement: sys::nvmlGpuInstancePlacement_t {
+                start: gi.gi.start(),
+                size: gi.gi.profile().memory_slots,
+            },
+        };
+        // SAFETY: nvml.h contract on the output pointer.
+        unsafe { put(info, value) }
+    })
+}
+
+/// The CI profile of index `profile` inside `gi`, as `nvidia-smi mig -lcip`
+/// lists them: `(slices, instance count, SMs, name)`.
+fn ci_profile(gi: &sim::GiRef<'_>, profile: c_uint) -> Result<(u32, u32, u32, String), Ret> {
+    if profile >= sys::NVML_COMPUTE_INSTANCE_PROFILE_COUNT {
+        return Err(code::INVALID_ARGUMENT);
+    }
+    let gi_profile = gi.gi.profile();
+    let slices = crate::profiles::ci_profile_slices(profile)
+        .filter(|&s| s <= gi_profile.slices)
+        .ok_or(code::NOT_SUPPORTED)?;
+    let count = crate::profiles::compute_placements(gi_profile.slices, slices).len() as u32;
+    if count == 0 {
+        return Err(code::NOT_SUPPORTED);
+    }
+    let sms = gi.gpu.model().compute_instance_sms(gi_profile, slices);
+    let name = if slices == gi_profile.slices {
+        gi_profile.nvml_name()
+    } else {
+        format!("MIG {slices}c.{}", gi_profile.name)
+    };
+    Ok((slices, count, sms, name))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstanceProfileInfo(
+    gpu_instance: sys::nvmlGpuInstance_t,
+    profile: c_uint,
+    eng_profile: c_uint,
+    info: *mut sys::nvmlComputeInstanceProfileInfo_t,
+) -> nvmlReturn_t {
+    guard(|| {
+        let sim = sim::current()?;
+        let gi = sim.resolve_gi(gpu_instance as usize)?;
+        if eng_profile != sys::NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED {
+            return Err(code::INVALID_ARGUMENT);
+        }
+        let (slices, count, sms, _) = ci_profile(&gi, profile)?;
+        let p = gi.gi.profile();
+        let value = sys::nvmlComputeInstanceProfileInfo_t {
+            id: profile,
+            sliceCount: slices,
+            instanceCount: count,
+            multiprocessorCount: sms,
+            sharedCopyEngineCount: p.ce,
+            sharedDecoderCount: p.dec,
+            sharedEncoderCount: p.enc,
+            sharedJpegCount: p.jpeg,
+            sharedOfaCount: p.ofa,
+        };
+        // SAFETY: nvml.h contract on the output pointer.
+        unsafe { put(info, value) }
+    })
+}
+
+/// `NVML_STRUCT_VERSION(ComputeInstanceProfileInfo, 2)`.
+const CI_PROFILE_INFO_V2: c_uint =
+    std::mem::size_of::<sys::nvmlComputeInstanceProfileInfo_v2_t>() as c_uint | (2 << 24);
+/// `NVML_STRUCT_VERSION(ComputeInstanceProfileInfo, 3)`.
+const CI_PROFILE_INFO_V3: c_uint =
+    std::mem::size_of::<sys::nvmlComputeInstanceProfileInfo_v3_t>() as c_uint | (3 << 24);
+
+#[no_mangle]
+pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstanceProfileInfoV(
+    gpu_instance: sys::nvmlGpuInstance_t,
+    profile: c_uint,
+    eng_profile: c_uint,
+    info: *mut sys::nvmlComputeInstanceProfileInfo_v2_t,
+) -> nvmlReturn_t {
+    guard(|| {
+        let sim = sim::current()?;
+        if info.is_null() {
+            return Err(code::INVALID_ARGUMENT);
+        }
+        // SAFETY: non-null; both struct versions start with the `version`
+        // field the caller must set.
+        let version = unsafe { info.cast::<c_uint>().read() };
+        if version != CI_PROFILE_INFO_V2 && version != CI_PROFILE_INFO_V3 {
+            return Err(code::ARGUMENT_VERSION_MISMATCH);
+        }
+        let gi = sim.resolve_gi(gpu_instance as usize)?;
+        if eng_profile != sys::NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED {
+            return Err(code::INVALID_ARGUMENT);
+        }
+        let (slices, count, sms, text) = ci_profile(&gi, profile)?;
+        let p = gi.gi.profile();
+        let mut name = [0 as c_char; 96];
+        fill(&mut name, &text);
+        if version == CI_PROFILE_INFO_V2 {
+            let value = sys::nvmlComputeInstanceProfileInfo_v2_t {
+                version,
+                id: profile,
+                sliceCount: slices,
+                instanceCount: count,
+                multiprocessorCount: sms,
+                sharedCopyEngineCount: p.ce,
+                sharedDecoderCount: p.dec,
+                sharedEncoderCount: p.enc,
+                sharedJpegCount: p.jpeg,
+                sharedOfaCount: p.ofa,
+                name,
+            };
+            // SAFETY: the caller declared a v2 struct by its version field.
+            unsafe { put(info, value) }
+        } else {
+            let value = sys::nvmlComputeInstanceProfileInfo_v3_t {
+                version,
+                id: profile,
+                sliceCount: slices,
+                instanceCount: count,
+                multiprocessorCount: sms,
+                sharedCopyEngineCount: p.ce,
+                sharedDecoderCount: p.dec,
+                sharedEncoderCount: p.enc,
+                sharedJpegCount: p.jpeg,
+                sharedOfaCount: p.ofa,
+                name,
+                capabilities: 0,
+            };
+            // SAFETY: the caller declared a v3 struct by its version field,
+            // so the buffer is a nvmlComputeInstanceProfileInfo_v3_t.
+            unsafe {
+                put(
+                    info.cast::<sys::nvmlComputeInstanceProfileInfo_v3_t>(),
+                    value,
+                )
+            }
+        }
+    })
+}
+
+/// Existing compute instances of one CI profile id inside a GI, in CI id
+/// order.
+#[no_mangle]
+pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstances(
+    gpu_instance: sys::nvmlGpuInstance_t,
+    profile_id: c_uint,
+    compute_instances: *mut sys::nvmlComputeInstance_t,
+    count: *mut c_uint,
+) -> nvmlReturn_t {
+    guard(|| {
+        let sim = sim::current()?;
+        let gi = sim.resolve_gi(gpu_instance as usize)?;
+        ci_profile(&gi, profile_id)?;
+        let mut found: Vec<(u32, usize)> = gi
+            .gi
+            .compute_instances()
+            .iter()
+            .enumerate()
+            .filter(|(_, ci)| crate::profiles::ci_profile_index(ci.slices()) == Some(profile_id))
+            .map(|(n, ci)| (ci.id(), n))
+            .collect();
+        found.sort_unstable();
+        let handles = found
+            .iter()
+            .map(|&(_, n)| sim.ci_handle(gi.gpu.index(), gi.position, n).map(as_ci))
+            .collect::<Result<Vec<_>, _>>()?;
+        // SAFETY: nvml.h contract on both output pointers.
+        unsafe { put_handles(compute_instances, count, &handles) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstanceById(
+    gpu_instance: sys::nvmlGpuInstance_t,
+    id: c_uint,
+    compute_instance: *mut sys::nvmlComputeInstance_t,
+) -> nvmlReturn_t {
+    guard(|| {
+        let sim = sim::current()?;
+        let gi = sim.resolve_gi(gpu_instance as usize)?;
+        let n = gi
+            .gi
+            .compute_instances()
+            .iter()
+            .position(|ci| ci.id() == id)
+            .ok_or(code::NOT_FOUND)?;
+        let found = sim.ci_handle(gi.gpu.index(), gi.position, n)?;
+        // SAFETY: nvml.h contract on the output pointer.
+        unsafe { put(compute_instance, as_ci(found)) }
+    })
+}
+
+fn compute_instance_info(
+    ci: sys::nvmlComputeInstance_t,
+) -> Result<sys::nvmlComputeInstanceInfo_t, Ret> {
+    let sim = sim::current()?;
+    let found = sim.resolve_ci(ci as usize)?;
+    let gi = found.parent;
+    Ok(sys::nvmlComputeInstanceInfo_t {
+        device: as_device(sim.gpu_handle(gi.gpu.index())?),
+        gpuInstance: as_gi(sim.gi_handle(gi.gpu.index(), gi.position)?),
+        id: found.ci.id(),
+        profileId: crate::profiles::ci_profile_index(found.ci.slices()).ok_or(code::UNKNOWN)?,
+        placement: sys::nvmlComputeInstancePlacement_t {
+            start: found.ci.start(),
+            size: found.ci.slices(),
+        },
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nvmlComputeInstanceGetInfo_v2(
+    compute_instance: sys::nvmlComputeInstance_t,
+    info: *mut sys::nvmlComputeInstanceInfo_t,
+) -> nvmlReturn_t {
+    guard(|| {
+        let value = compute_instance_info(compute_instance)?;
+        // SAFETY: nvml.h contract on the output pointer.
+        unsafe { put(info, value) }
+    })
+}
+
+/// The first `nvmlComputeInstanceInfo_t` (R450), before `placement` was
+/// added: the legacy `nvmlComputeInstanceGetInfo` fills only this much, so
+/// a caller built against the old header is not overrun.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ComputeInstanceInfoV1 {
+    device: nvmlDevice_t,
+    gpu_instance: sys::nvmlGpuInstance_t,
+    id: c_uint,
+    profile_id: c_uint,
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nvmlComputeInstanceGetInfo(
+    compute_instance: sys::nvmlComputeInstance_t,
+    info: *mut sys::nvmlComputeInstanceInfo_t,
+) -> nvmlReturn_t {
+    guard(|| {
+        let full = compute_instance_info(compute_instance)?;
+        let value = ComputeInstanceInfoV1 {
+            device: full.device,
+            gpu_instance: full.gpuInstance,
+            id: full.id,
+            profile_id: full.profileId,
+        };
+        // SAFETY: the legacy contract: `info` is null or valid for the
+        // original struct, which is a prefix of the current one.
+        unsafe { put(info.cast::<ComputeInstanceInfoV1>(), value) }
+    })
+}

@@ -14,13 +14,14 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::description::{
-    ComputeInstanceDescription, GpuDescription, GpuInstanceDescription, MachineDescription,
-    MigModeDescription, MigSetting, ProfileRef,
+    CapabilityModel, ComputeInstanceDescription, FakeRootDescription, GpuDescription,
+    GpuInstanceDescription, MachineDescription, MigModeDescription, MigSetting, ProfileRef,
 };
 use crate::profiles::{self, GiProfile, Model};
 
-/// Most MIG devices (compute slices) one GPU can hold; also what
-/// `nvmlDeviceGetMaxMigDeviceCount` answers when MIG is enabled.
+/// Most MIG devices (compute slices) any board holds; a board's own count
+/// is `Model::compute_slices` (what `nvmlDeviceGetMaxMigDeviceCount`
+/// answers when MIG is enabled).
 pub const MAX_MIG_DEVICES: u32 = 7;
 
 /// Highest GPU minor that `/proc/driver/nvidia-caps/mig-minors` covers.
@@ -71,8 +72,11 @@ pub enum MachineError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GpuProblem {
     /// `model` is not a board the simulator knows.
-    #[error("unknown model {0:?} (known: A100-SXM4-80GB, H100-80GB-HBM3, H200)")]
+    #[error("unknown model {0:?} (known: {known})", known = Model::keys())]
     UnknownModel(String),
+    /// A board without MIG described with a MIG mode.
+    #[error("{0} has no MIG: its migMode must be \"unsupported\"")]
+    NoMigOnBoard(Model),
     /// `uuid` is not `GPU-` and a lowercase 8-4-4-4-12 hex UUID.
     #[error("bad GPU UUID {0:?}: want GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (lowercase hex)")]
     BadUuid(String),
@@ -136,11 +140,13 @@ pub enum GpuProblem {
         /// Its instance count.
         max: u32,
     },
-    /// The GIs together need more than the 7 compute slices.
-    #[error("GPU instances use {used} compute slices, more than the GPU's 7")]
+    /// The GIs together need more compute slices than the board has.
+    #[error("GPU instances use {used} compute slices, more than the GPU's {max}")]
     ComputeSlicesExceeded {
         /// Sum of GI slices.
         used: u32,
+        /// The board's compute slices.
+        max: u32,
     },
     /// An explicit GI id is not one the profile's size can have.
     #[error(
@@ -322,6 +328,7 @@ pub struct Machine {
     cuda_version: (u32, u32),
     nvml_version: String,
     gpus: Vec<Gpu>,
+    fake_root: FakeRootDescription,
 }
 
 /// One GPU of a [`Machine`].
@@ -428,8 +435,10 @@ impl Machine {
             cuda_version,
             nvml_version,
             gpus,
+            fake_root: description.fake_root.clone().unwrap_or_default(),
         };
         machine.check_unique()?;
+        machine.check_fake_root()?;
         Ok(machine)
     }
 
@@ -455,6 +464,37 @@ impl Machine {
         }
         // PCI addresses are strictly ascending (checked per GPU), hence unique.
         Ok(())
+    }
+
+    /// Every planted node must be one the driver would make.
+    fn check_fake_root(&self) -> Result<(), MachineError> {
+        let made = crate::fakeroot::node_paths(self);
+        let planted = self
+            .fake_root
+            .missing_nodes
+            .iter()
+            .chain(self.fake_root.wrong_nodes.iter().map(|w| &w.path));
+        for path in planted {
+            if !made.contains(path) {
+                return Err(MachineError::Machine(format!(
+                    "fakeRoot names {path}, which is not a node of this machine (its nodes: {})",
+                    made.iter().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Host faults planted in the fake root.
+    pub fn fake_root(&self) -> &FakeRootDescription {
+        &self.fake_root
+    }
+
+    /// The driver's capability model on this host.
+    pub fn capability_model(&self) -> CapabilityModel {
+        self.fake_root
+            .capability_model
+            .unwrap_or(CapabilityModel::Devfs)
     }
 
     /// `nvmlSystemGetDriverVersion`.
@@ -525,10 +565,11 @@ impl Gpu {
         &self.gpu_instances
     }
 
-    /// `nvmlDeviceGetMaxMigDeviceCount`: 7 when MIG is enabled, else 0.
+    /// `nvmlDeviceGetMaxMigDeviceCount`: the board's compute slices (7, or
+    /// 4 on 4-slice boards) when MIG is enabled, else 0.
     pub fn max_mig_devices(&self) -> u32 {
         if self.mig.is_enabled() {
-            MAX_MIG_DEVICES
+            self.model.compute_slices()
         } else {
             0
         }
@@ -588,7 +629,7 @@ impl Gpu {
             .filter(|gi| gi.profile.id == profile.id)
             .count() as u32;
         let used_slices: u32 = self.gpu_instances.iter().map(|gi| gi.profile.slices).sum();
-        let by_slices = (MAX_MIG_DEVICES - used_slices) / profile.slices;
+        let by_slices = self.model.compute_slices().saturating_sub(used_slices) / profile.slices;
         free_placements
             .min(profile.instances.saturating_sub(same_profile))
             .min(by_slices)
@@ -762,6 +803,7 @@ fn build_gpu(
     }
     let mig = match desc.mig_mode {
         MigModeDescription::Same(MigSetting::Unsupported) => MigState::Unsupported,
+        _ if !model.supports_mig() => return Err(GpuProblem::NoMigOnBoard(model)),
         MigModeDescription::Same(setting) => {
             let on = setting == MigSetting::Enabled;
             MigState::Supported {
@@ -794,11 +836,18 @@ fn build_gpu(
         gpu_instances.push(gi);
     }
     let used: u32 = gpu_instances.iter().map(|gi| gi.profile.slices).sum();
-    if used > MAX_MIG_DEVICES {
-        return Err(GpuProblem::ComputeSlicesExceeded { used });
+    if used > model.compute_slices() {
+        return Err(GpuProblem::ComputeSlicesExceeded {
+            used,
+            max: model.compute_slices(),
+        });
     }
 
-    let slots = assign_mig_slots(&mut gpu_instances, &desc.gpu_instances)?;
+    let slots = assign_mig_slots(
+        &mut gpu_instances,
+        &desc.gpu_instances,
+        model.compute_slices(),
+    )?;
 
     Ok(Gpu {
         index: index as u32,
@@ -867,10 +916,10 @@ fn build_gpu_instance(
 
     let id = desc
         .id
-        .unwrap_or_else(|| profiles::gpu_instance_id(profile.memory_slots, start));
-    let level = profiles::gpu_instance_id(profile.memory_slots, 0)
-        ..profiles::gpu_instance_id(profile.memory_slots, 0) + 8 / profile.memory_slots;
-    let id_span = profiles::gpu_instance_span(id).filter(|_| level.contains(&id));
+        .unwrap_or_else(|| model.gpu_instance_id(profile.memory_slots, start));
+    let first = model.gpu_instance_id(profile.memory_slots, 0);
+    let level = first..first + model.memory_slots() / profile.memory_slots;
+    let id_span = model.gpu_instance_span(id).filter(|_| level.contains(&id));
     let Some(id_span) = id_span else {
         return Err(GpuProblem::BadGpuInstanceId {
             id,
@@ -879,10 +928,11 @@ fn build_gpu_instance(
             range: level,
         });
     };
-    if let Some(other) = existing
-        .iter()
-        .find(|gi| profiles::gpu_instance_span(gi.id).is_some_and(|s| overlaps(&s, &id_span)))
-    {
+    if let Some(other) = existing.iter().find(|gi| {
+        model
+            .gpu_instance_span(gi.id)
+            .is_some_and(|s| overlaps(&s, &id_span))
+    }) {
         return Err(GpuProblem::GpuInstanceIdClash {
             first: other.id,
             second: id,
@@ -952,6 +1002,7 @@ fn build_gpu_instance(
 fn assign_mig_slots(
     gpu_instances: &mut [GpuInstance],
     descs: &[GpuInstanceDescription],
+    max_slots: u32,
 ) -> Result<[Option<(usize, usize)>; MAX_MIG_DEVICES as usize], GpuProblem> {
     let mut slots = [None; MAX_MIG_DEVICES as usize];
     let mut rest = Vec::new();
@@ -965,7 +1016,7 @@ fn assign_mig_slots(
                 Some(slot) => {
                     let cell = slots
                         .get_mut(slot as usize)
-                        .filter(|c| c.is_none())
+                        .filter(|c| c.is_none() && slot < max_slots)
                         .ok_or(GpuProblem::BadMigIndex(slot))?;
                     *cell = Some((gi_pos, ci_pos));
                 }
@@ -979,14 +1030,12 @@ fn assign_mig_slots(
             gpu_instances[gi].compute_instances[ci].id,
         )
     });
-    let mut free = (0..MAX_MIG_DEVICES as usize)
+    let mut free = (0..max_slots as usize)
         .filter(|&s| slots[s].is_none())
         .collect::<Vec<_>>()
         .into_iter();
     for entry in rest {
-        let slot = free
-            .next()
-            .ok_or(GpuProblem::BadMigIndex(MAX_MIG_DEVICES))?;
+        let slot = free.next().ok_or(GpuProblem::BadMigIndex(max_slots))?;
         slots[slot] = Some(entry);
     }
     for (slot, entry) in slots.iter().enumerate() {

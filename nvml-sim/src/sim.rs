@@ -26,14 +26,23 @@
 //! | GpuInstanceId, ComputeInstanceId                      | answer            | NOT_SUPPORTED     |
 //! | DeviceHandleFromMigDeviceHandle                       | answer            | INVALID_ARGUMENT  |
 //! | Attributes_v2 ("currently only supports MIG device handles") | answer    | NOT_SUPPORTED     |
-//! | UUID, Name, MemoryInfo, CudaComputeCapability, IsMigDeviceHandle | answer | answer          |
+//! | UUID, Name, MemoryInfo, CudaComputeCapability, IsMigDeviceHandle, Architecture | answer | answer |
+//! | VbiosVersion                                          | NOT_SUPPORTED     | answer            |
+//! | GpuInstances, GpuInstanceById                          | INVALID_ARGUMENT  | answer (NOT_SUPPORTED with MIG off or absent) |
+//!
+//! GPU- and compute-instance handles (`nvmlGpuInstance_t`,
+//! `nvmlComputeInstance_t`) are cells of their own: passing one where a
+//! device handle is expected, or the other way round, is
+//! `INVALID_ARGUMENT`. An id no instance has is `NOT_FOUND`.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use nvml_wrapper_sys::bindings as sys;
 
-use crate::machine::{Gpu, Machine, MigDevice, PciAddress, MAX_MIG_DEVICES};
+use crate::machine::{
+    ComputeInstance, Gpu, GpuInstance, Machine, MigDevice, PciAddress, MAX_MIG_DEVICES,
+};
 use crate::profiles::GiProfile;
 
 /// An NVML return code.
@@ -76,6 +85,26 @@ pub(crate) struct Sim {
     gpu_cells: Vec<HandleCell>,
     /// `[gpu][slot]`, `None` for an empty slot; never resized.
     mig_cells: Vec<Vec<Option<HandleCell>>>,
+    /// `nvmlGpuInstance_t` values: `[gpu][gi position]`; never resized.
+    gi_cells: Vec<Vec<HandleCell>>,
+    /// `nvmlComputeInstance_t` values: `[gpu][gi position][ci position]`.
+    ci_cells: Vec<Vec<Vec<HandleCell>>>,
+}
+
+/// A GPU instance, by its handle.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GiRef<'a> {
+    pub(crate) gpu: &'a Gpu,
+    pub(crate) gi: &'a GpuInstance,
+    /// Position in `gpu.gpu_instances()`.
+    pub(crate) position: usize,
+}
+
+/// A compute instance, by its handle.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CiRef<'a> {
+    pub(crate) parent: GiRef<'a>,
+    pub(crate) ci: &'a ComputeInstance,
 }
 
 /// What a handle names.
@@ -119,10 +148,107 @@ impl Sim {
                     .collect()
             })
             .collect();
+        let cell = |gpu: u32, n: usize| HandleCell {
+            _gpu: gpu,
+            _slot: n as u32,
+        };
+        let gi_cells = machine
+            .gpus()
+            .iter()
+            .map(|g| {
+                (0..g.gpu_instances().len())
+                    .map(|n| cell(g.index(), n))
+                    .collect()
+            })
+            .collect();
+        let ci_cells = machine
+            .gpus()
+            .iter()
+            .map(|g| {
+                g.gpu_instances()
+                    .iter()
+                    .map(|gi| {
+                        (0..gi.compute_instances().len())
+                            .map(|n| cell(g.index(), n))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
         Sim {
             machine,
             gpu_cells,
             mig_cells,
+            gi_cells,
+            ci_cells,
+        }
+    }
+
+    /// Handle of GPU instance `position` of GPU `gpu`.
+    pub(crate) fn gi_handle(&self, gpu: u32, position: usize) -> Result<usize, Ret> {
+        self.gi_cells
+            .get(gpu as usize)
+            .and_then(|g| g.get(position))
+            .map(Sim::address)
+            .ok_or(code::UNKNOWN)
+    }
+
+    /// Handle of compute instance `ci` of GI `gi` of GPU `gpu` (positions).
+    pub(crate) fn ci_handle(&self, gpu: u32, gi: usize, ci: usize) -> Result<usize, Ret> {
+        self.ci_cells
+            .get(gpu as usize)
+            .and_then(|g| g.get(gi))
+            .and_then(|g| g.get(ci))
+            .map(Sim::address)
+            .ok_or(code::UNKNOWN)
+    }
+
+    /// The GPU instance `handle` names; `INVALID_ARGUMENT` otherwise.
+    pub(crate) fn resolve_gi(&self, handle: usize) -> Result<GiRef<'_>, Ret> {
+        for (g, gis) in self.gi_cells.iter().enumerate() {
+            for (position, cell) in gis.iter().enumerate() {
+                if Sim::address(cell) == handle {
+                    let gpu = &self.machine.gpus()[g];
+                    return Ok(GiRef {
+                        gpu,
+                        gi: &gpu.gpu_instances()[position],
+                        position,
+                    });
+                }
+            }
+        }
+        Err(code::INVALID_ARGUMENT)
+    }
+
+    /// The compute instance `handle` names; `INVALID_ARGUMENT` otherwise.
+    pub(crate) fn resolve_ci(&self, handle: usize) -> Result<CiRef<'_>, Ret> {
+        for (g, gis) in self.ci_cells.iter().enumerate() {
+            for (position, cis) in gis.iter().enumerate() {
+                for (c, cell) in cis.iter().enumerate() {
+                    if Sim::address(cell) == handle {
+                        let gpu = &self.machine.gpus()[g];
+                        let gi = &gpu.gpu_instances()[position];
+                        return Ok(CiRef {
+                            parent: GiRef { gpu, gi, position },
+                            ci: &gi.compute_instances()[c],
+                        });
+                    }
+                }
+            }
+        }
+        Err(code::INVALID_ARGUMENT)
+    }
+
+    /// A physical GPU whose current MIG mode is enabled, for the GPU
+    /// instance queries: a MIG handle is `INVALID_ARGUMENT`, a GPU without
+    /// MIG or with MIG off `NOT_SUPPORTED` (our choice; NVML documents no
+    /// code for it).
+    pub(crate) fn mig_enabled(&self, handle: usize) -> Result<&Gpu, Ret> {
+        let gpu = self.mig_capable(handle)?;
+        if gpu.mig().is_enabled() {
+            Ok(gpu)
+        } else {
+            Err(code::NOT_SUPPORTED)
         }
     }
 

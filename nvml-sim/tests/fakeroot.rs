@@ -380,3 +380,73 @@ fn refuses_the_real_root() {
     let err = fakeroot::build(&machine("h200.json"), Path::new("/"), &opts).unwrap_err();
     assert!(matches!(err, FakeRootError::RealRoot(_)), "{err}");
 }
+
+fn planted(fake_root: serde_json::Value) -> Machine {
+    let mut value: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(machines_dir().join("h200-mig.json")).unwrap())
+            .unwrap();
+    value["fakeRoot"] = fake_root;
+    Machine::from_json(&value.to_string()).unwrap()
+}
+
+fn char_nodes(entries: &[Entry]) -> std::collections::BTreeMap<PathBuf, (u32, u32)> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::CharDevice {
+                path, major, minor, ..
+            } => Some((path.clone(), (*major, *minor))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn planted_missing_and_wrong_nodes_change_only_those_nodes() {
+    let clean = char_nodes(&fakeroot::plan(&machine("h200-mig.json")));
+    let faulty = planted(serde_json::json!({
+        "missingNodes": ["/dev/nvidia-caps/nvidia-cap67"],
+        "wrongNodes": [{ "path": "/dev/nvidia-caps/nvidia-cap76", "major": 241, "minor": 94 }]
+    }));
+    let mut want = clean.clone();
+    want.remove(Path::new("dev/nvidia-caps/nvidia-cap67"));
+    want.insert("dev/nvidia-caps/nvidia-cap76".into(), (241, 94));
+    assert_eq!(char_nodes(&fakeroot::plan(&faulty)), want);
+    // The /proc side is the driver's, untouched.
+    let files = |m: &Machine| -> Vec<Entry> {
+        fakeroot::plan(m)
+            .into_iter()
+            .filter(|e| matches!(e, Entry::File { .. }))
+            .collect()
+    };
+    assert_eq!(files(&faulty), files(&machine("h200-mig.json")));
+}
+
+#[test]
+fn the_proc_capability_model_has_no_caps_major_and_no_cap_nodes() {
+    let machine = planted(serde_json::json!({ "capabilityModel": "proc" }));
+    let entries = fakeroot::plan(&machine);
+    assert!(entries
+        .iter()
+        .all(|e| !e.path().starts_with("dev/nvidia-caps")));
+    let file = |rel: &str| -> String {
+        entries
+            .iter()
+            .find_map(|e| match e {
+                Entry::File { path, contents } if path == Path::new(rel) => Some(contents.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {rel}"))
+    };
+    let devices = file("proc/devices");
+    assert!(!devices.contains("241 nvidia-caps\n"), "{devices}");
+    assert!(devices.contains("242 nvidia-caps-imex-channels\n"));
+    assert_eq!(
+        file("sys/module/nvidia/parameters/nv_cap_enable_devfs"),
+        "0\n"
+    );
+    // The capability files stay: the /proc model is made of them.
+    assert!(entries
+        .iter()
+        .any(|e| e.path() == Path::new("proc/driver/nvidia/capabilities/gpu0/mig/gi7/access")));
+}

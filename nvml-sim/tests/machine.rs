@@ -287,3 +287,50 @@ fn the_readme_example_is_a_valid_machine() {
     assert_eq!(gpu.mig_device(5).unwrap().profile_name(), "1c.3g.71gb");
     assert_eq!(gpu.gpu_instances()[2].compute_instances().len(), 0);
 }
+
+#[test]
+fn boards_without_mig_take_no_mig_mode() {
+    let l40s = |mode: Value| {
+        machine_with(json!({
+            "model": "L40S", "minor": 0, "pciBusId": "0000:00:06.0", "uuid": UUID,
+            "migMode": mode
+        }))
+    };
+    let machine = load(&l40s(json!("unsupported"))).unwrap();
+    assert_eq!(machine.gpus()[0].name(), "NVIDIA L40S");
+    let p = problem(&l40s(json!("disabled")));
+    assert!(matches!(p, GpuProblem::NoMigOnBoard(_)), "{p}");
+    assert_eq!(
+        p.to_string(),
+        "L40S has no MIG: its migMode must be \"unsupported\""
+    );
+    let p = problem(&machine_with(json!({
+        "model": "H300", "minor": 0, "pciBusId": "0000:00:06.0", "uuid": UUID,
+        "migMode": "enabled"
+    })));
+    assert!(p.to_string().contains("L40S"), "the known models: {p}");
+}
+
+#[test]
+fn planted_faults_must_name_nodes_of_the_machine() {
+    let mut value = h200(
+        json!("enabled"),
+        json!([{ "profile": "1g.18gb", "placement": 0 }]),
+    );
+    // GI 7 of minor 0: capability minors 66 (GI) and 67 (CI 0).
+    value["fakeRoot"] = json!({
+        "capabilityModel": "devfs",
+        "missingNodes": ["/dev/nvidia-caps/nvidia-cap66"],
+        "wrongNodes": [{ "path": "/dev/nvidia-caps/nvidia-cap67", "major": 241, "minor": 76 }]
+    });
+    let machine = load(&value).unwrap();
+    assert_eq!(machine.fake_root().missing_nodes.len(), 1);
+    value["fakeRoot"]["missingNodes"] = json!(["/dev/nvidia-caps/nvidia-cap75"]);
+    let err = load(&value).unwrap_err().to_string();
+    assert!(
+        err.contains("fakeRoot names /dev/nvidia-caps/nvidia-cap75, which is not a node"),
+        "{err}"
+    );
+    value["fakeRoot"] = json!({ "capabilityModel": "sysfs" });
+    assert!(load(&value).is_err());
+}

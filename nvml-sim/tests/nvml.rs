@@ -84,6 +84,26 @@ const CASES: &[Case] = &[
         "handles_are_stable_across_init_cycles",
         handles_are_stable_across_init_cycles,
     ),
+    (
+        "architecture_and_vbios_per_board",
+        architecture_and_vbios_per_board,
+    ),
+    (
+        "a100x8_gpu_instances_by_profile_and_id",
+        a100x8_gpu_instances_by_profile_and_id,
+    ),
+    (
+        "a100x8_compute_instances_and_their_info",
+        a100x8_compute_instances_and_their_info,
+    ),
+    (
+        "a100x8_compute_instance_profiles_match_lcip",
+        a100x8_compute_instance_profiles_match_lcip,
+    ),
+    (
+        "new_boards_answer_from_their_tables",
+        new_boards_answer_from_their_tables,
+    ),
 ];
 
 /// Env var that turns this binary into a one-shot probe for the stderr test.
@@ -955,4 +975,380 @@ fn handles_are_stable_across_init_cycles(lib: &Path) {
         (h, again)
     };
     assert_eq!(first.0, first.1);
+}
+
+// ---- architecture, vBIOS, GPU and compute instances -------------------------
+
+fn architecture_and_vbios_per_board(lib: &Path) {
+    let nvml = open(lib, "h200.json");
+    let gpu = nvml.device_by_index(0).unwrap();
+    assert_eq!(
+        gpu.architecture().unwrap(),
+        nvml_wrapper::enums::device::DeviceArchitecture::Hopper
+    );
+    // The real H200: /proc says 96.00.a5.00.1a, nvidia-smi -q (NVML)
+    // 96.00.A5.00.1A (examples/real-h200/doctor-h200-check.txt).
+    assert_eq!(gpu.vbios_version().unwrap(), "96.00.A5.00.1A");
+    nvml.shutdown().unwrap();
+
+    let nvml = open(lib, "a100x8.json");
+    let gpu = nvml.device_by_index(0).unwrap();
+    assert_eq!(
+        gpu.architecture().unwrap(),
+        nvml_wrapper::enums::device::DeviceArchitecture::Ampere
+    );
+    let mig = gpu.mig_device_by_index(0).unwrap();
+    // A MIG device answers its parent's architecture but has no vBIOS.
+    assert_eq!(
+        mig.architecture().unwrap(),
+        nvml_wrapper::enums::device::DeviceArchitecture::Ampere
+    );
+    assert!(matches!(mig.vbios_version(), Err(NvmlError::NotSupported)));
+}
+
+/// Raw GI handles of `profile_id` on `gpu`, or the NVML error.
+fn gpu_instances(
+    nvml: &Nvml,
+    gpu: &Device,
+    profile_id: u32,
+) -> Result<Vec<sys::nvmlGpuInstance_t>, u32> {
+    let f = nvml.lib().nvmlDeviceGetGpuInstances.as_ref().unwrap();
+    let mut buf = vec![std::ptr::null_mut(); 8];
+    let mut count: c_uint = 0;
+    // SAFETY: room for 8 handles (more than any profile's instance count).
+    let rc = unsafe { f(handle(gpu), profile_id, buf.as_mut_ptr(), &mut count) };
+    if rc != 0 {
+        return Err(rc);
+    }
+    buf.truncate(count as usize);
+    Ok(buf)
+}
+
+fn gi_info(nvml: &Nvml, gi: sys::nvmlGpuInstance_t) -> sys::nvmlGpuInstanceInfo_t {
+    let f = nvml.lib().nvmlGpuInstanceGetInfo.as_ref().unwrap();
+    // SAFETY: a zeroed plain C struct is valid.
+    let mut info: sys::nvmlGpuInstanceInfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a GI handle of this library and a live out-pointer.
+    assert_eq!(unsafe { f(gi, &mut info) }, 0);
+    info
+}
+
+fn gi_by_id(nvml: &Nvml, gpu: &Device, id: u32) -> Result<sys::nvmlGpuInstance_t, u32> {
+    let f = nvml.lib().nvmlDeviceGetGpuInstanceById.as_ref().unwrap();
+    let mut gi = std::ptr::null_mut();
+    // SAFETY: live out-pointer.
+    match unsafe { f(handle(gpu), id, &mut gi) } {
+        0 => Ok(gi),
+        rc => Err(rc),
+    }
+}
+
+fn a100x8_gpu_instances_by_profile_and_id(lib: &Path) {
+    let nvml = open(lib, "a100x8.json");
+    // GPU 0: 7 x 1g.10gb (profile 19) at placements 0..6, GI ids 7..13.
+    let gpu = nvml.device_by_index(0).unwrap();
+    let gis = gpu_instances(&nvml, &gpu, 19).unwrap();
+    let infos: Vec<(u32, u32, u32, u32)> = gis
+        .iter()
+        .map(|&gi| {
+            let info = gi_info(&nvml, gi);
+            assert_eq!(info.device, handle(&gpu), "the parent device");
+            (
+                info.id,
+                info.profileId,
+                info.placement.start,
+                info.placement.size,
+            )
+        })
+        .collect();
+    let want: Vec<_> = (0..7).map(|s| (7 + s, 19, s, 1)).collect();
+    assert_eq!(infos, want);
+    assert_eq!(
+        gpu_instances(&nvml, &gpu, 9).unwrap(),
+        Vec::<sys::nvmlGpuInstance_t>::new()
+    );
+    assert_eq!(
+        gpu_instances(&nvml, &gpu, 99),
+        Err(sys::nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT)
+    );
+    // By id: the same handle; an id no GI has is NOT_FOUND.
+    assert_eq!(gi_by_id(&nvml, &gpu, 7), Ok(gis[0]));
+    assert_eq!(
+        gi_by_id(&nvml, &gpu, 0),
+        Err(sys::nvmlReturn_enum_NVML_ERROR_NOT_FOUND)
+    );
+    // GPU 1: 4g.40gb at 0 (GI 1) and 3g.40gb at 4 (GI 2).
+    let gpu1 = nvml.device_by_index(1).unwrap();
+    let info = gi_info(&nvml, gi_by_id(&nvml, &gpu1, 2).unwrap());
+    assert_eq!(
+        (info.profileId, info.placement.start, info.placement.size),
+        (9, 4, 4)
+    );
+    // MIG disabled (GPU 4): no GPU instances to ask for.
+    let off = nvml.device_by_index(4).unwrap();
+    assert_eq!(
+        gpu_instances(&nvml, &off, 19),
+        Err(sys::nvmlReturn_enum_NVML_ERROR_NOT_SUPPORTED)
+    );
+    // A GI handle is not a device handle, nor the other way round.
+    let mut minor = 0;
+    // SAFETY: handles are never dereferenced by the simulator.
+    let rc =
+        unsafe { nvml.lib().nvmlDeviceGetMinorNumber.as_ref().unwrap()(gis[0].cast(), &mut minor) };
+    assert_eq!(rc, sys::nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT);
+    // SAFETY: as above; a zeroed out struct.
+    let mut info: sys::nvmlGpuInstanceInfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe {
+        nvml.lib().nvmlGpuInstanceGetInfo.as_ref().unwrap()(handle(&gpu).cast(), &mut info)
+    };
+    assert_eq!(rc, sys::nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT);
+}
+
+fn ci_by_id(
+    nvml: &Nvml,
+    gi: sys::nvmlGpuInstance_t,
+    id: u32,
+) -> Result<sys::nvmlComputeInstance_t, u32> {
+    let f = nvml
+        .lib()
+        .nvmlGpuInstanceGetComputeInstanceById
+        .as_ref()
+        .unwrap();
+    let mut ci = std::ptr::null_mut();
+    // SAFETY: live out-pointer.
+    match unsafe { f(gi, id, &mut ci) } {
+        0 => Ok(ci),
+        rc => Err(rc),
+    }
+}
+
+/// The legacy `nvmlComputeInstanceGetInfo`, which nvml-wrapper-sys binds
+/// only with its `legacy-functions` feature: looked up with dlsym.
+fn legacy_ci_info(lib: &Path, ci: sys::nvmlComputeInstance_t) -> (u32, [usize; 2], [u32; 2]) {
+    #[repr(C)]
+    struct V1 {
+        device: sys::nvmlDevice_t,
+        gpu_instance: sys::nvmlGpuInstance_t,
+        id: c_uint,
+        profile_id: c_uint,
+    }
+    #[repr(C)]
+    struct Guarded {
+        info: V1,
+        after: [u32; 2],
+    }
+    let path = std::ffi::CString::new(lib.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: dlopen of our own library, already loaded in this process.
+    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW) };
+    assert!(!handle.is_null());
+    // SAFETY: a NUL-terminated symbol name and a live dlopen handle.
+    let sym = unsafe { libc::dlsym(handle, c"nvmlComputeInstanceGetInfo".as_ptr()) };
+    assert!(!sym.is_null(), "nvmlComputeInstanceGetInfo is exported");
+    type GetInfo = unsafe extern "C" fn(sys::nvmlComputeInstance_t, *mut V1) -> u32;
+    // SAFETY: the symbol has this C signature (nvml.h of R450).
+    let f: GetInfo = unsafe { std::mem::transmute::<*mut libc::c_void, GetInfo>(sym) };
+    let mut out = Guarded {
+        info: V1 {
+            device: std::ptr::null_mut(),
+            gpu_instance: std::ptr::null_mut(),
+            id: u32::MAX,
+            profile_id: u32::MAX,
+        },
+        after: [0xdead, 0xbeef],
+    };
+    // SAFETY: a live V1 (followed by guard words that must stay intact).
+    let rc = unsafe { f(ci, &mut out.info) };
+    assert_eq!(rc, 0);
+    (
+        out.info.id * 100 + out.info.profile_id,
+        [out.info.device as usize, out.info.gpu_instance as usize],
+        out.after,
+    )
+}
+
+fn a100x8_compute_instances_and_their_info(lib: &Path) {
+    let nvml = open(lib, "a100x8.json");
+    // GPU 3: one 3g.40gb GI (GI 1) split into a 2c CI (CI 0 at 0) and a
+    // 1c CI (CI 2 at 2).
+    let gpu = nvml.device_by_index(3).unwrap();
+    let gi = gi_by_id(&nvml, &gpu, 1).unwrap();
+    let info_v2 = nvml.lib().nvmlComputeInstanceGetInfo_v2.as_ref().unwrap();
+    let mut seen = Vec::new();
+    for id in 0..8 {
+        let ci = match ci_by_id(&nvml, gi, id) {
+            Ok(ci) => ci,
+            Err(rc) => {
+                assert_eq!(rc, sys::nvmlReturn_enum_NVML_ERROR_NOT_FOUND, "CI {id}");
+                continue;
+            }
+        };
+        // SAFETY: a zeroed plain C struct is valid.
+        let mut info: sys::nvmlComputeInstanceInfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a CI handle of this library and a live out-pointer.
+        assert_eq!(unsafe { info_v2(ci, &mut info) }, 0);
+        assert_eq!(info.device, handle(&gpu));
+        assert_eq!(info.gpuInstance, gi);
+        seen.push((
+            info.id,
+            info.profileId,
+            info.placement.start,
+            info.placement.size,
+        ));
+        let (id_profile, handles, guard) = legacy_ci_info(lib, ci);
+        assert_eq!(id_profile, info.id * 100 + info.profileId);
+        assert_eq!(handles, [handle(&gpu) as usize, gi as usize]);
+        assert_eq!(
+            guard,
+            [0xdead, 0xbeef],
+            "the legacy call wrote past its struct"
+        );
+    }
+    // CI profile ids: 2 slices -> 1, 1 slice -> 0.
+    assert_eq!(seen, [(0, 1, 0, 2), (2, 0, 2, 1)]);
+    // By CI profile: one 1c, one 2c, no 3g.
+    let list = nvml
+        .lib()
+        .nvmlGpuInstanceGetComputeInstances
+        .as_ref()
+        .unwrap();
+    for (profile, want) in [(0, 1), (1, 1), (2, 0)] {
+        let mut buf = vec![std::ptr::null_mut(); 8];
+        let mut count = 0;
+        // SAFETY: room for 8 handles.
+        let rc = unsafe { list(gi, profile, buf.as_mut_ptr(), &mut count) };
+        assert_eq!(rc, 0);
+        assert_eq!(count, want, "CI profile {profile}");
+    }
+    // A device handle in place of a GI.
+    assert_eq!(
+        ci_by_id(&nvml, handle(&gpu).cast(), 0),
+        Err(sys::nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT)
+    );
+}
+
+/// `nvidia-smi mig -lcip -gi 1` of a 3g.20gb GI in NVIDIA's MIG user guide
+/// (A100-SXM4-40GB): 1c 0/3 SM 14, 2c 0/1 SM 28, 3g 0/1 SM 42; DEC 2, CE 3
+/// shared. The A100-SXM4-80GB's 3g.40gb has the same compute side.
+fn a100x8_compute_instance_profiles_match_lcip(lib: &Path) {
+    let nvml = open(lib, "a100x8.json");
+    let gpu = nvml.device_by_index(3).unwrap();
+    let gi = gi_by_id(&nvml, &gpu, 1).unwrap();
+    let f = nvml
+        .lib()
+        .nvmlGpuInstanceGetComputeInstanceProfileInfoV
+        .as_ref()
+        .unwrap();
+    let v2 = std::mem::size_of::<sys::nvmlComputeInstanceProfileInfo_v2_t>() as u32 | (2 << 24);
+    let mut rows = Vec::new();
+    for profile in 0..sys::NVML_COMPUTE_INSTANCE_PROFILE_COUNT {
+        // SAFETY: a zeroed plain C struct is valid.
+        let mut info: sys::nvmlComputeInstanceProfileInfo_v2_t = unsafe { std::mem::zeroed() };
+        info.version = v2;
+        // SAFETY: a v2 struct announced by its version field.
+        let rc = unsafe {
+            f(
+                gi,
+                profile,
+                sys::NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED,
+                &mut info,
+            )
+        };
+        if rc == sys::nvmlReturn_enum_NVML_ERROR_NOT_SUPPORTED {
+            continue;
+        }
+        assert_eq!(rc, 0, "profile {profile}");
+        // SAFETY: NUL-terminated by the simulator.
+        let name = unsafe { CStr::from_ptr(info.name.as_ptr()) }
+            .to_str()
+            .unwrap()
+            .to_string();
+        rows.push((
+            name,
+            info.id,
+            info.instanceCount,
+            info.multiprocessorCount,
+            info.sharedDecoderCount,
+            info.sharedCopyEngineCount,
+        ));
+    }
+    let want = [
+        ("MIG 1c.3g.40gb", 0, 3, 14, 2, 3),
+        ("MIG 2c.3g.40gb", 1, 1, 28, 2, 3),
+        ("MIG 3g.40gb", 2, 1, 42, 2, 3),
+    ];
+    let want: Vec<_> = want
+        .iter()
+        .map(|&(n, id, c, sm, dec, ce)| (n.to_string(), id, c, sm, dec, ce))
+        .collect();
+    assert_eq!(rows, want);
+    // The plain call agrees; other engine profiles and indexes are refused.
+    let plain = nvml
+        .lib()
+        .nvmlGpuInstanceGetComputeInstanceProfileInfo
+        .as_ref()
+        .unwrap();
+    // SAFETY: a zeroed plain C struct is valid.
+    let mut info: sys::nvmlComputeInstanceProfileInfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: live out-pointer.
+    assert_eq!(unsafe { plain(gi, 1, 0, &mut info) }, 0);
+    assert_eq!((info.sliceCount, info.multiprocessorCount), (2, 28));
+    // SAFETY: as above.
+    let rc = unsafe { plain(gi, 1, 1, &mut info) };
+    assert_eq!(rc, sys::nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT);
+    // SAFETY: as above.
+    let rc = unsafe { plain(gi, 8, 0, &mut info) };
+    assert_eq!(rc, sys::nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT);
+}
+
+/// The boards added for doctor (`examples/machines/doctor/new-boards.json`):
+/// names, architectures, slot counts, 4-slot GI ids and the profile
+/// indexes only the RTX PRO has.
+fn new_boards_answer_from_their_tables(lib: &Path) {
+    use nvml_wrapper::enums::device::DeviceArchitecture as Arch;
+    let nvml = open(lib, "doctor/new-boards.json");
+    let want = [
+        ("NVIDIA A30", Arch::Ampere, (8, 0), 4),
+        ("NVIDIA A100-SXM4-40GB", Arch::Ampere, (8, 0), 7),
+        ("NVIDIA H100 NVL", Arch::Hopper, (9, 0), 7),
+        ("NVIDIA B200", Arch::Blackwell, (10, 0), 7),
+        (
+            "NVIDIA RTX PRO 6000 Blackwell Server Edition",
+            Arch::Blackwell,
+            (12, 0),
+            4,
+        ),
+        ("NVIDIA GH200 480GB", Arch::Hopper, (9, 0), 7),
+    ];
+    assert_eq!(nvml.device_count().unwrap(), want.len() as u32);
+    for (i, (name, arch, cc, max_mig)) in want.into_iter().enumerate() {
+        let gpu = nvml.device_by_index(i as u32).unwrap();
+        assert_eq!(gpu.name().unwrap(), name);
+        assert_eq!(gpu.architecture().unwrap(), arch, "{name}");
+        let c = gpu.cuda_compute_capability().unwrap();
+        assert_eq!((c.major, c.minor), cc, "{name}");
+        assert_eq!(gpu.mig_device_count().unwrap(), max_mig, "{name}");
+    }
+    // A30: 2g.12gb at 2 is GI 2, the 1g.6gb at 0 and 1 are GIs 3 and 4.
+    let a30 = nvml.device_by_index(0).unwrap();
+    let gis: Vec<_> = slots(&nvml, &a30).into_iter().flatten().collect();
+    assert_eq!(
+        gis,
+        [
+            ("NVIDIA A30 MIG 2g.12gb".to_string(), 2, 0),
+            ("NVIDIA A30 MIG 1g.6gb".to_string(), 3, 0),
+            ("NVIDIA A30 MIG 1g.6gb".to_string(), 4, 0),
+        ]
+    );
+    assert_eq!(
+        remaining(&nvml, &a30, 14),
+        Ok(0),
+        "all 4 compute slices are used"
+    );
+    // RTX PRO: the +gfx (index 10), -me (13) and +me.all (15) profiles.
+    let rtx = nvml.device_by_index(4).unwrap();
+    for (index, id) in [(10, 47), (13, 67), (15, 65)] {
+        assert_eq!(rtx.profile_info(index).unwrap().id, id, "index {index}");
+    }
+    assert!(matches!(rtx.profile_info(4), Err(NvmlError::NotSupported)));
 }

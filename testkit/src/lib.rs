@@ -5,6 +5,7 @@
 //!
 //! - [`paths`]: the repository, the shipped machines, the shared fixtures.
 //! - [`e2e`]: the built binaries, simulated machines, host checks.
+//! - [`doctor`]: `mig-cdi-gen doctor` scenarios and their golden reports.
 //! - [`hook`]: the hook's simulated MIG machine, OCI bundles, podman runs.
 //! - [`inventory`]: hand-built inventories for the CDI tests.
 //! - [`sim`]: the simulated library for the NVML simulator's own tests.
@@ -16,6 +17,7 @@
 //! tests must not use it: there the crate under test is another crate than
 //! the one this crate links, and its types would not match.
 
+pub mod doctor;
 pub mod driver_libs;
 pub mod e2e;
 pub mod hook;

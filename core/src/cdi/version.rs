@@ -241,6 +241,64 @@ pub fn min_version(spec: &Spec) -> CdiVersion {
         .fold(CdiVersion::EARLIEST, CdiVersion::max)
 }
 
+/// A container runtime that reads CDI specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    Podman,
+    Containerd,
+    CriO,
+    Docker,
+}
+
+impl Runtime {
+    /// Every runtime of the matrix, in the order messages list them.
+    pub const ALL: [Runtime; 4] = [
+        Runtime::Podman,
+        Runtime::Containerd,
+        Runtime::CriO,
+        Runtime::Docker,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Podman => "podman",
+            Runtime::Containerd => "containerd",
+            Runtime::CriO => "CRI-O",
+            Runtime::Docker => "docker",
+        }
+    }
+}
+
+/// The oldest release of `runtime` known to read specs of `version`;
+/// `None` when no release is known to (not measured, or none yet).
+///
+/// From the runtimes' release notes and CDI library versions
+/// (`shared/notes/anchors.md`): CDI up to 0.5.0 came with podman 4.1,
+/// containerd 1.7 (`enable_cdi`), CRI-O 1.24 and docker 25 (`features.cdi`);
+/// 0.7.0 (`additionalGids`, `intelRdt`) with podman 5.1, containerd 1.7.16,
+/// CRI-O 1.30 and docker 26.1 — 0.6.0 is listed with the same releases, the
+/// first known to read a newer version; 1.1.0 (`netDevices`) with
+/// containerd 2.2 and docker 29. Podman 4.3 (Debian 12) reads up to 0.5.0.
+/// Versions 0.8.0 and 1.0.0 changed no field but are unknown to older
+/// parsers; no release is pinned for them here.
+pub fn oldest_reader(runtime: Runtime, version: CdiVersion) -> Option<&'static str> {
+    use CdiVersion::*;
+    let row: [Option<&'static str>; 4] = match version {
+        V0_1_0 | V0_2_0 | V0_3_0 | V0_4_0 | V0_5_0 => {
+            [Some("4.1"), Some("1.7"), Some("1.24"), Some("25")]
+        }
+        V0_6_0 | V0_7_0 => [Some("5.1"), Some("1.7.16"), Some("1.30"), Some("26.1")],
+        V0_8_0 | V1_0_0 => [None, None, None, None],
+        V1_1_0 => [None, Some("2.2"), None, Some("29")],
+    };
+    let column = Runtime::ALL
+        .iter()
+        .position(|&r| r == runtime)
+        .unwrap_or_default();
+    row[column]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +314,22 @@ mod tests {
         }
         assert_eq!(CdiVersion::parse("0.5"), None);
         assert_eq!(CdiVersion::parse("0.9.0"), None);
+    }
+
+    #[test]
+    fn runtime_matrix_follows_the_notes() {
+        assert_eq!(
+            Runtime::ALL.map(|r| oldest_reader(r, CdiVersion::V0_5_0)),
+            [Some("4.1"), Some("1.7"), Some("1.24"), Some("25")]
+        );
+        assert_eq!(
+            oldest_reader(Runtime::Containerd, CdiVersion::V0_7_0),
+            Some("1.7.16")
+        );
+        assert_eq!(
+            oldest_reader(Runtime::Docker, CdiVersion::V1_1_0),
+            Some("29")
+        );
+        assert_eq!(oldest_reader(Runtime::Podman, CdiVersion::V1_1_0), None);
     }
 }
