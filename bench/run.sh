@@ -45,6 +45,11 @@ for n in 1 8 32; do
         -n "generate ${n}x7" "${gen[*]}" -n "/bin/true" /bin/true >/dev/null
     echo "generate ${n}x7 $(rss "${gen[@]}")" >>"$OUT_DIR/rss.txt"
 done
+# The hook and runtime rows use the device-only spec: the hook makes nodes
+# only (it refuses a spec with mounts), and the stand-in driver files of the
+# simulated root are not on this host to mount.
+NVML_SIM_MACHINE=bench/machines/bench-8x7.json \
+    "$GEN" --root "$work/root-8" --nvml-lib "$SIM" generate --no-driver-files >"$work/spec-8-nodes.json"
 unset NVML_SIM_MACHINE
 echo "/bin/true $(rss /bin/true)" >>"$OUT_DIR/rss.txt"
 
@@ -54,12 +59,12 @@ echo "/bin/true $(rss /bin/true)" >>"$OUT_DIR/rss.txt"
 #    decision path (state, config, spec lookup, checks, freshness against
 #    the driver tables) and then finds the nodes already injected.
 mkdir -p "$work/cdi" "$work/ctr/rootfs/dev" "$work/ctr/bundle"
-cp "$work/spec-8.json" "$work/cdi/nvidia.com-gpu.json"
+cp "$work/spec-8-nodes.json" "$work/cdi/nvidia.com-gpu.json"
 unshare -m --propagation private sleep 3600 &
 sleeper=$!
 sleep 0.3
 nsenter -t "$sleeper" -m mount -t tmpfs tmpfs "$work/ctr/rootfs/dev"
-rules=$(python3 - "$work/spec-8.json" <<'PY'
+rules=$(python3 - "$work/spec-8-nodes.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
 dev = next(d for d in spec["devices"] if d["name"] == "3:1")

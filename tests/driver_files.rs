@@ -307,6 +307,20 @@ fn hostile_images_change_nothing_outside_their_root() {
         link.unwrap(),
         PathBuf::from(format!("libcuda.so.{VERSION}"))
     );
+    // The library folder is a symlink to / (absolute): every path is
+    // resolved inside the root, so the links land in the root's own /.
+    let (_out, rootfs) = hostile("libdir-root", &|r| {
+        let dir = r.join(LIB_DIR.trim_start_matches('/'));
+        std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/", &dir).unwrap();
+    });
+    // Whether the runtime then starts the container is its business; no
+    // link of ours may appear in the host's own /.
+    assert!(
+        std::fs::symlink_metadata("/libcuda.so.1").is_err(),
+        "a link was made in the host's /"
+    );
+    assert!(rootfs.join("bin/dlopen-probe").exists());
     // The image's ld.so.conf.d is a symlink to the host: untouched.
     let (out, _) = hostile("conf-link", &|r| {
         std::os::unix::fs::symlink(host.join("etc"), r.join("etc/ld.so.conf.d")).unwrap();

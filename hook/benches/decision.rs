@@ -66,6 +66,8 @@ fn setup() -> Setup {
         .arg("--nvml-lib")
         .arg(release_file("libnvml_sim.so"))
         .arg("generate")
+        // The hook makes nodes only: the device-only spec.
+        .arg("--no-driver-files")
         .env("NVML_SIM_MACHINE", &machine));
     std::fs::create_dir_all(d.join("cdi")).unwrap();
     std::fs::write(d.join("cdi/nvidia.com-gpu.json"), &spec).unwrap();

@@ -458,7 +458,10 @@ fn array_at<'a>(value: &'a mut Value, key: &str) -> Result<&'a mut Vec<Value>, S
 }
 
 /// Replace `bundle/config.json` with `value`, atomically, keeping its mode
-/// (a symlink at that name is replaced, never written through).
+/// (a symlink at that name is replaced, never written through). No fsync:
+/// a bundle lives for one container start and does not outlast a reboot,
+/// and the rename alone gives readers the old file or the new one, whole;
+/// an fsync would add milliseconds to every start on some disks.
 fn write_config(bundle: &Path, value: &Value) -> Result<(), HookError> {
     let path = bundle.join("config.json");
     let io = |op: &'static str, path: &Path| {
@@ -481,7 +484,6 @@ fn write_config(bundle: &Path, value: &Value) -> Result<(), HookError> {
             .open(&tmp)?;
         file.write_all(&bytes)?;
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.sync_all()?;
         std::fs::rename(&tmp, &path)
     };
     write().map_err(|err| {
