@@ -10,7 +10,7 @@
 //! outside their root.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use mig_cdi_core::cdi::render::DriverEdits;
 use mig_cdi_core::driver_files::{self, Options};
@@ -68,6 +68,21 @@ impl Scene {
     }
 }
 
+impl Scene {
+    /// A fresh copy of the test image, for one container.
+    fn image_copy(&self, name: &str) -> PathBuf {
+        let rootfs = self.tmp.path().join(name);
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&self.rootfs)
+            .arg(&rootfs)
+            .status()
+            .unwrap();
+        assert!(status.success(), "copy the test image");
+        rootfs
+    }
+}
+
 fn probe_script() -> String {
     format!(
         "dlopen-probe {}; nvidia-smi; echo DONE",
@@ -92,27 +107,11 @@ fn assert_loads(stdout: &str) {
 /// `mig-cdi-runtime` for `runtime`, beside its config.
 fn wrapper(scene: &Scene, runtime: Runtime) -> PathBuf {
     let dir = scene.tmp.path().join(format!("wrapper-{}", runtime.name()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("mig-cdi-runtime");
-    let _ = std::fs::remove_file(&path);
-    std::os::unix::fs::symlink(support::bin("mig-cdi-hook"), &path).unwrap();
-    let real = match runtime {
-        Runtime::Runc => "/usr/sbin/runc",
-        Runtime::Crun => "/usr/bin/crun",
-    };
-    std::fs::write(
-        dir.join("mig-cdi-runtime.conf"),
-        format!(
-            "runtime = {real}\nroot = {}\nspec-dir = {}\n",
-            scene.machine.root.display(),
-            scene.machine.cdi.display()
-        ),
-    )
-    .unwrap();
-    path
+    install_runtime(&dir, runtime, &scene.machine)
 }
 
-fn run_bundle(wrapper: &Path, rootfs: &Path, env: &[&str], script: &str) -> Output {
+/// Run `script` in `rootfs` through the wrapper, asking for device 0:0.
+fn run_bundle(wrapper: &Path, rootfs: &Path, env: &[&str], script: &str) -> Ran {
     let mut b = Bundle::new(rootfs, script);
     b.env("NVIDIA_VISIBLE_DEVICES=0:0");
     for e in env {
@@ -124,23 +123,7 @@ fn run_bundle(wrapper: &Path, rootfs: &Path, env: &[&str], script: &str) -> Outp
         serde_json::to_vec(&b.config).unwrap(),
     )
     .unwrap();
-    let id = container_id("drv");
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(wrapper)
-        .args(["run", "--bundle"])
-        .arg(&b.path)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let _ = Command::new("runc")
-        .args(["delete", "--force", &id])
-        .status();
-    let _ = Command::new("crun")
-        .args(["delete", "--force", &id])
-        .status();
-    out
+    run_through(wrapper, &[], &b.path)
 }
 
 #[test]
@@ -184,14 +167,7 @@ fn discovery_finds_exactly_the_built_files() {
 fn crun_and_runc_through_the_runtime_load_the_driver_by_soname() {
     let scene = Scene::new();
     for runtime in [Runtime::Crun, Runtime::Runc] {
-        let rootfs = scene.tmp.path().join(format!("root-{}", runtime.name()));
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(&scene.rootfs)
-            .arg(&rootfs)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let rootfs = scene.image_copy(&format!("root-{}", runtime.name()));
         // LD_PRELOAD in the image's environment reaches neither the hooks
         // (their env is the spec's) nor anything else of ours.
         let out = run_bundle(
@@ -200,12 +176,8 @@ fn crun_and_runc_through_the_runtime_load_the_driver_by_soname() {
             &["LD_PRELOAD=/nonexistent/evil.so"],
             &probe_script(),
         );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{runtime:?}: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = out.stdout.clone();
+        assert!(out.ok, "{runtime:?}: {stdout}\n{}", out.stderr.clone());
         assert_loads(&stdout);
     }
 }
@@ -226,23 +198,21 @@ fn podman_with_the_spec_loads_the_driver_by_soname() {
         }
     }
     let _remove = Remove(file);
-    let out = Command::new("timeout")
-        .arg("180")
-        .arg("podman")
-        .args(["run", "--rm", "--network", "none", "--device"])
-        .arg(format!("{vendor}/gpu=0:0"))
-        .arg("--rootfs")
-        .arg(&scene.rootfs)
-        .args(["sh", "-c", &probe_script()])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = Ran::of(
+        Command::new("timeout")
+            .arg("180")
+            .arg("podman")
+            .args(["run", "--rm", "--network", "none", "--device"])
+            .arg(format!("{vendor}/gpu=0:0"))
+            .arg("--rootfs")
+            .arg(&scene.rootfs)
+            .args(["sh", "-c", &probe_script()])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
     );
+    let stdout = out.stdout.clone();
+    assert!(out.ok, "{stdout}\n{}", out.stderr.clone());
     assert_loads(&stdout);
 }
 
@@ -261,14 +231,7 @@ fn hostile_images_change_nothing_outside_their_root() {
     let before = checksum(&host);
     let wrapper = wrapper(&scene, Runtime::Crun);
     let hostile = |name: &str, prepare: &dyn Fn(&Path)| {
-        let rootfs = scene.tmp.path().join(format!("hostile-{name}"));
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(&scene.rootfs)
-            .arg(&rootfs)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let rootfs = scene.image_copy(&format!("hostile-{name}"));
         prepare(&rootfs);
         let out = run_bundle(&wrapper, &rootfs, &[], &probe_script());
         (out, rootfs)
@@ -278,11 +241,7 @@ fn hostile_images_change_nothing_outside_their_root() {
         std::fs::remove_file(r.join("etc/ld.so.cache")).unwrap();
         std::os::unix::fs::symlink(host.join("ld.so.cache"), r.join("etc/ld.so.cache")).unwrap();
     });
-    assert!(
-        !out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(!out.ok, "{}", out.stdout.clone());
     // A link name already a symlink to the host's /etc/shadow: replaced
     // inside the root, never followed.
     let (out, rootfs) = hostile("shadow-link", &|r| {
@@ -290,12 +249,8 @@ fn hostile_images_change_nothing_outside_their_root() {
         std::fs::create_dir_all(&dir).unwrap();
         std::os::unix::fs::symlink(host.join("etc/shadow"), dir.join("libcuda.so.1")).unwrap();
     });
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = out.stdout.clone();
+    assert!(out.ok, "{stdout}\n{}", out.stderr.clone());
     assert_loads(&stdout);
     let link = std::fs::read_link(
         rootfs
@@ -325,10 +280,6 @@ fn hostile_images_change_nothing_outside_their_root() {
     let (out, _) = hostile("conf-link", &|r| {
         std::os::unix::fs::symlink(host.join("etc"), r.join("etc/ld.so.conf.d")).unwrap();
     });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.ok, "{}", out.stderr.clone());
     assert_eq!(checksum(&host), before, "the host tree changed");
 }

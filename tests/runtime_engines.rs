@@ -17,15 +17,7 @@ use mig_cdi_testkit::paths;
 
 const RUNTIMES: [Runtime; 2] = [Runtime::Runc, Runtime::Crun];
 
-fn real(runtime: Runtime) -> &'static str {
-    match runtime {
-        Runtime::Runc => "/usr/sbin/runc",
-        Runtime::Crun => "/usr/bin/crun",
-    }
-}
-
-/// `mig-cdi-runtime` as installed: a link named so to the built binary,
-/// with its settings in `mig-cdi-runtime.conf` beside it.
+/// `mig-cdi-runtime` installed in a folder of its own.
 struct Wrapper {
     _dir: tempfile::TempDir,
     path: PathBuf,
@@ -37,27 +29,8 @@ impl Wrapper {
             .prefix("mig-cdi-runtime-")
             .tempdir()
             .unwrap();
-        let path = dir.path().join("mig-cdi-runtime");
-        std::os::unix::fs::symlink(support::bin("mig-cdi-hook"), &path).unwrap();
-        std::fs::write(
-            dir.path().join("mig-cdi-runtime.conf"),
-            format!(
-                "runtime = {}\nroot = {}\nspec-dir = {}\n",
-                real(runtime),
-                machine.root.display(),
-                machine.cdi.display()
-            ),
-        )
-        .unwrap();
+        let path = install_runtime(dir.path(), runtime, machine);
         Self { _dir: dir, path }
-    }
-}
-
-fn ran(out: Output) -> Ran {
-    Ran {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
@@ -75,28 +48,16 @@ fn assert_refused_by_us(ran: &Ran, needle: &str) {
 /// The wrapper called as a shim calls runc: global options, then `run`.
 fn direct(wrapper: &Wrapper, bundle: &Bundle, bytes: &[u8], log: &Path) -> Ran {
     std::fs::write(bundle.path.join("config.json"), bytes).unwrap();
-    let id = container_id("rt");
     let state = bundle.dir().join("state");
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(&wrapper.path)
-        .arg("--root")
-        .arg(&state)
-        .arg("--log")
-        .arg(log)
-        .args(["--log-format", "json", "run", "--bundle"])
-        .arg(&bundle.path)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let _ = Command::new("runc")
-        .arg("--root")
-        .arg(&state)
-        .args(["delete", "--force", &id])
-        .stderr(Stdio::null())
-        .status();
-    ran(out)
+    let global: [&std::ffi::OsStr; 6] = [
+        "--root".as_ref(),
+        state.as_os_str(),
+        "--log".as_ref(),
+        log.as_os_str(),
+        "--log-format".as_ref(),
+        "json".as_ref(),
+    ];
+    run_through(&wrapper.path, &global, &bundle.path)
 }
 
 fn probe_bundle(request: &[&str]) -> Bundle {
@@ -197,20 +158,7 @@ fn hostile_bundles_are_refused_or_handled_inside_the_bundle() {
     std::fs::write(&outside, &bytes).unwrap();
     std::fs::remove_file(b.path.join("config.json")).ok();
     std::os::unix::fs::symlink(&outside, b.path.join("config.json")).unwrap();
-    let id = container_id("rt");
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(&wrapper.path)
-        .args(["run", "--bundle"])
-        .arg(&b.path)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let _ = Command::new("runc")
-        .args(["delete", "--force", &id])
-        .status();
-    let r = ran(out);
+    let r = run_through(&wrapper.path, &[], &b.path);
     r.assert_ok();
     assert_exactly(&r.stdout, &nodes_0_0());
     assert_eq!(std::fs::read(&outside).unwrap(), bytes);
@@ -241,7 +189,7 @@ fn hostile_bundles_are_refused_or_handled_inside_the_bundle() {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert_refused_by_us(&ran(out), needle);
+        assert_refused_by_us(&Ran::of(out), needle);
     }
     // Malformed and naming no request: passed to runc, which says why.
     let b = probe_bundle(&[]);
@@ -257,7 +205,7 @@ fn hostile_bundles_are_refused_or_handled_inside_the_bundle() {
             .output()
             .unwrap()
     };
-    let r = ran(out);
+    let r = Ran::of(out);
     assert!(
         !r.ok && !r.stderr.contains("mig-cdi-runtime"),
         "{}",
@@ -271,17 +219,19 @@ fn podman_through_the_wrapper() {
     for runtime in RUNTIMES {
         let wrapper = Wrapper::new(&machine, runtime);
         let podman = |args: &[&str]| {
-            ran(Command::new("timeout")
-                .arg("180")
-                .arg("podman")
-                .arg("--runtime")
-                .arg(&wrapper.path)
-                .args(["run", "--rm", "--network", "none"])
-                .args(args)
-                .args([support::IMAGE, "sh", "-c", PROBE])
-                .stdin(Stdio::null())
-                .output()
-                .unwrap())
+            Ran::of(
+                Command::new("timeout")
+                    .arg("180")
+                    .arg("podman")
+                    .arg("--runtime")
+                    .arg(&wrapper.path)
+                    .args(["run", "--rm", "--network", "none"])
+                    .args(args)
+                    .args([support::IMAGE, "sh", "-c", PROBE])
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap(),
+            )
         };
         let r = podman(&["-e", &format!("NVIDIA_VISIBLE_DEVICES={UUID_0_1}")]);
         r.assert_ok();
@@ -382,20 +332,16 @@ fn containerd_ctr_through_the_wrapper() {
                 .arg(support::ROOTFS)
                 .arg(container_id("ctr"))
                 .args(["/bin/sh", "-c", PROBE]);
-            ran(cmd.stdin(Stdio::null()).output().unwrap())
+            Ran::of(cmd.stdin(Stdio::null()).output().unwrap())
         };
-        let r = ctr(&["NVIDIA_VISIBLE_DEVICES=0:1"]);
-        r.assert_ok();
-        assert_exactly(&r.stdout, &nodes_0_1());
-        let r = ctr(&["NVIDIA_VISIBLE_DEVICES=7:7"]);
-        assert!(
-            !r.ok && r.stderr.contains("no CDI device nvidia.com/gpu=7:7"),
-            "{runtime:?}: {}",
-            r.stderr
+        assert_engine(
+            &format!("ctr on {runtime:?}"),
+            ctr,
+            "NVIDIA_VISIBLE_DEVICES=0:1",
+            &nodes_0_1(),
+            "NVIDIA_VISIBLE_DEVICES=7:7",
+            "no CDI device nvidia.com/gpu=7:7",
         );
-        let r = ctr(&[]);
-        r.assert_ok();
-        assert_no_nvidia_nodes(&r.stdout);
     }
     // The example containerd config names the binary the docs install.
     let example =
@@ -502,19 +448,15 @@ fn docker_through_the_wrapper() {
                 args.extend(["-e", e]);
             }
             args.extend(["mig-cdi-busybox:test", "sh", "-c", PROBE]);
-            ran(docker(&args))
+            Ran::of(docker(&args))
         };
-        let r = run(&["NVIDIA_VISIBLE_DEVICES=0:1"]);
-        r.assert_ok();
-        assert_exactly(&r.stdout, &nodes_0_1());
-        let r = run(&["NVIDIA_VISIBLE_DEVICES=0:0,0:1"]);
-        assert!(
-            !r.ok && r.stderr.contains("asks for 2 MIG devices: 0:0, 0:1"),
-            "{runtime:?}: {}",
-            r.stderr
+        assert_engine(
+            &format!("docker on {runtime:?}"),
+            run,
+            "NVIDIA_VISIBLE_DEVICES=0:1",
+            &nodes_0_1(),
+            "NVIDIA_VISIBLE_DEVICES=0:0,0:1",
+            "asks for 2 MIG devices: 0:0, 0:1",
         );
-        let r = run(&[]);
-        r.assert_ok();
-        assert_no_nvidia_nodes(&r.stdout);
     }
 }

@@ -306,6 +306,79 @@ impl Runtime {
             Runtime::Crun => "crun",
         }
     }
+
+    /// Debian's path of the runtime.
+    pub fn path(self) -> &'static str {
+        match self {
+            Runtime::Runc => "/usr/sbin/runc",
+            Runtime::Crun => "/usr/bin/crun",
+        }
+    }
+}
+
+/// `mig-cdi-runtime` as an operator installs it: in `dir`, a link of that
+/// name to the built hook binary and `mig-cdi-runtime.conf` beside it,
+/// handing over to `real` and reading `machine`'s driver and specs.
+pub fn install_runtime(dir: &Path, real: Runtime, machine: &Machine) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("mig-cdi-runtime");
+    let _ = std::fs::remove_file(&path);
+    std::os::unix::fs::symlink(support::bin("mig-cdi-hook"), &path).unwrap();
+    std::fs::write(
+        dir.join("mig-cdi-runtime.conf"),
+        format!(
+            "runtime = {}\nroot = {}\nspec-dir = {}\n",
+            real.path(),
+            machine.root.display(),
+            machine.cdi.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `WRAPPER [GLOBAL...] run --bundle BUNDLE ID`, as a shim calls a runtime;
+/// the container is deleted afterwards (by runc and crun, whichever ran it).
+pub fn run_through(wrapper: &Path, global: &[&std::ffi::OsStr], bundle: &Path) -> Ran {
+    let id = container_id("rt");
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(wrapper)
+        .args(global)
+        .args(["run", "--bundle"])
+        .arg(bundle)
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    for runtime in ["runc", "crun"] {
+        let _ = Command::new(runtime)
+            .args(["delete", "--force", &id])
+            .stderr(Stdio::null())
+            .status();
+    }
+    Ran::from(out, None)
+}
+
+/// The three outcomes every engine must show through `mig-cdi-runtime`:
+/// `good` gives exactly `nodes`, `bad` is refused with `needle`, and no
+/// request leaves no NVIDIA node. `run` runs the probe with extra env.
+pub fn assert_engine(
+    what: &str,
+    run: impl Fn(&[&str]) -> Ran,
+    good: &str,
+    nodes: &[Want],
+    bad: &str,
+    needle: &str,
+) {
+    let r = run(&[good]);
+    r.assert_ok();
+    assert_exactly(&r.stdout, nodes);
+    let r = run(&[bad]);
+    assert!(!r.ok && r.stderr.contains(needle), "{what}: {}", r.stderr);
+    let r = run(&[]);
+    r.assert_ok();
+    assert_no_nvidia_nodes(&r.stdout);
 }
 
 /// Result of a runtime run.
@@ -319,6 +392,11 @@ pub struct Ran {
 }
 
 impl Ran {
+    /// A finished process's status and output.
+    pub fn of(out: Output) -> Self {
+        Self::from(out, None)
+    }
+
     fn from(out: Output, hook_stderr: Option<&Path>) -> Self {
         let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if let Some(path) = hook_stderr {
