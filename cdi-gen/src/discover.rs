@@ -53,9 +53,16 @@ pub fn discover(options: &DiscoverOptions) -> Result<Discovery> {
 /// `root`, the node plan, and every node examined on the host (`doctor`
 /// takes its own snapshot, with more in it, and asks this of it).
 pub fn examine_host(snapshot: Snapshot, root: &Path, dev_root: &Path) -> Result<Discovery> {
-    // Capability minors matter only where some GPU is in MIG mode.
-    let tables = if snapshot.gpus.iter().any(|g| g.mig_enabled()) {
-        DriverTables::load(root)?
+    // Capability minors matter only where some GPU is in MIG mode, and
+    // only those of such GPUs.
+    let mig_gpus: Vec<u32> = snapshot
+        .gpus
+        .iter()
+        .filter(|g| g.mig_enabled())
+        .map(|g| g.minor)
+        .collect();
+    let tables = if !mig_gpus.is_empty() {
+        DriverTables::load_for_gpus(root, &mig_gpus)?
     } else {
         DriverTables::load_without_mig_minors(root)?
     };

@@ -195,3 +195,28 @@ fn capability_names_cannot_leave_the_capabilities_folder() {
             .starts_with(&format!("invalid capability name {rel:?}")));
     }
 }
+
+#[test]
+fn mig_minors_for_some_gpus_keeps_exactly_their_entries() {
+    use mig_cdi_core::driver::MigMinors;
+    let path = root().join("proc/driver/nvidia-caps/mig-minors");
+    let bytes = std::fs::read(&path).unwrap();
+    let all: MigMinors = mig_cdi_core::driver::parse_mig_minors(&bytes[..], &path).unwrap();
+    let some =
+        mig_cdi_core::driver::parse_mig_minors_for(&bytes[..], &path, Some(&[0, 5])).unwrap();
+    assert_eq!((some.config, some.monitor), (all.config, all.monitor));
+    let keep = |gpu: u32| gpu == 0 || gpu == 5;
+    let gi: Vec<_> = all
+        .gi_access
+        .iter()
+        .filter(|((g, _), _)| keep(*g))
+        .collect();
+    assert_eq!(some.gi_access.iter().collect::<Vec<_>>(), gi);
+    let ci: Vec<_> = all
+        .ci_access
+        .iter()
+        .filter(|((g, _, _), _)| keep(*g))
+        .collect();
+    assert_eq!(some.ci_access.iter().collect::<Vec<_>>(), ci);
+    assert!(!some.ci_access.is_empty());
+}

@@ -69,6 +69,18 @@ enum Name {
 /// Errors, in the order they are looked for: the first malformed line; the
 /// first line that repeats a name; a minor given to two names.
 pub fn parse_mig_minors(reader: impl BufRead, path: &Path) -> Result<MigMinors, DriverError> {
+    parse_mig_minors_for(reader, path, None)
+}
+
+/// [`parse_mig_minors`] keeping only the entries of the GPU minors in
+/// `gpus` (and `config`, `monitor`): a node uses a few of the table's 4322
+/// lines, and the others are skipped by their `gpu<N>/` prefix before
+/// anything else is done with them. The checks then cover the lines kept.
+pub fn parse_mig_minors_for(
+    reader: impl BufRead,
+    path: &Path,
+    gpus: Option<&[u32]>,
+) -> Result<MigMinors, DriverError> {
     let mut lines = Lines::new(reader, path, UNEXPECTED_TABLE);
     let mut table = MigMinors::default();
     // Entries go to vectors first and into the maps in one bulk build at
@@ -90,6 +102,11 @@ pub fn parse_mig_minors(reader: impl BufRead, path: &Path) -> Result<MigMinors, 
                 format!("{EXPECTED}, found \"{text}\""),
             ));
         };
+        if let (Some(gpus), Some(gpu)) = (gpus, gpu_prefix(name)) {
+            if !gpus.contains(&gpu) {
+                continue;
+            }
+        }
         let Some(name_kind) = classify(name) else {
             return Err(parse_error(
                 path,
@@ -133,6 +150,14 @@ pub fn parse_mig_minors(reader: impl BufRead, path: &Path) -> Result<MigMinors, 
     table.ci_access = into_map(ci_entries);
     check_minors_unique(&table, minors, path)?;
     Ok(table)
+}
+
+/// `N` of a name starting `gpu<N>/`, read cheaply; `None` otherwise (the
+/// full check is `classify`'s).
+fn gpu_prefix(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("gpu")?;
+    let end = rest.bytes().position(|b| b == b'/')?;
+    decimal(&rest[..end])
 }
 
 /// `<name><ascii whitespace><minor>` (the line is already trimmed); `None`

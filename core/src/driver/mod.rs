@@ -28,7 +28,7 @@ use std::path::PathBuf;
 pub use capability::{parse_capability, Capability};
 pub use gpu_information::{parse_gpu_information, GpuInformation};
 pub use live::LiveDriver;
-pub use mig_minors::{parse_mig_minors, MigMinors};
+pub use mig_minors::{parse_mig_minors, parse_mig_minors_for, MigMinors};
 pub use params::{parse_params, DriverParams};
 pub use proc_devices::{parse_proc_devices, CharDevices};
 pub use tables::DriverTables;

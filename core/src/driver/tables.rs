@@ -9,9 +9,9 @@ use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 
 use super::{
-    parse_capability, parse_gpu_information, parse_mig_minors, parse_params, parse_proc_devices,
-    parse_version, Capability, CharDevices, DriverError, DriverParams, DriverVersion,
-    GpuInformation, MigMinors, UNEXPECTED_TABLE,
+    parse_capability, parse_gpu_information, parse_params, parse_proc_devices, parse_version,
+    Capability, CharDevices, DriverError, DriverParams, DriverVersion, GpuInformation, MigMinors,
+    UNEXPECTED_TABLE,
 };
 
 use crate::fsread::{self, MAX_TABLE_BYTES};
@@ -68,7 +68,21 @@ impl DriverTables {
         Self::read(root, false)
     }
 
+    /// [`Self::load`] with `mig-minors` entries only for the GPU minors in
+    /// `gpus` (the node's MIG GPUs): the rest of the table is skipped.
+    pub fn load_for_gpus(root: &Path, gpus: &[u32]) -> Result<Self, DriverError> {
+        Self::read_filtered(root, true, Some(gpus))
+    }
+
     fn read(root: &Path, with_mig_minors: bool) -> Result<Self, DriverError> {
+        Self::read_filtered(root, with_mig_minors, None)
+    }
+
+    fn read_filtered(
+        root: &Path,
+        with_mig_minors: bool,
+        gpus: Option<&[u32]>,
+    ) -> Result<Self, DriverError> {
         let path = root.join(PROC_DEVICES);
         let char_devices = parse_proc_devices(&read_table(&path, NO_PROC)?[..], &path)?;
 
@@ -78,7 +92,11 @@ impl DriverTables {
 
         let mig_minors = if with_mig_minors {
             let path = root.join(MIG_MINORS);
-            parse_mig_minors(&read_table(&path, NO_MIG_CAPS)?[..], &path)?
+            super::mig_minors::parse_mig_minors_for(
+                &read_table(&path, NO_MIG_CAPS)?[..],
+                &path,
+                gpus,
+            )?
         } else {
             MigMinors::default()
         };
