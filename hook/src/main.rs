@@ -58,7 +58,12 @@ fn runtime_main(args: Vec<OsString>, beside: Option<std::path::PathBuf>) -> Exit
         args,
         beside,
         |key| std::env::var_os(key),
-        |path| std::fs::read_to_string(path).ok(),
+        // A settings file: a regular file, bounded, never waited on.
+        |path| {
+            mig_cdi_core::fsread::read(path, 1 << 20)
+                .ok()
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        },
     ) {
         Ok(invocation) => invocation,
         Err(err) => {
