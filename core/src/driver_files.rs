@@ -639,6 +639,14 @@ mod tests {
         .unwrap();
         let err = discover(V, &opts(tmp.path())).unwrap_err().to_string();
         assert!(err.contains("ld.so.cache: truncated"), "{err}");
+        // Unreadable as a file (a directory, a FIFO): one error, not a wait.
+        std::fs::remove_file(tmp.path().join("etc/ld.so.cache")).unwrap();
+        std::fs::create_dir(tmp.path().join("etc/ld.so.cache")).unwrap();
+        let err = discover(V, &opts(tmp.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("ld.so.cache: it is a directory, not a regular file"),
+            "{err}"
+        );
     }
 
     #[test]
