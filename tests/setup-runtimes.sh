@@ -7,7 +7,9 @@ set -euo pipefail
 
 ROOTFS_DIR=${MIG_CDI_TEST_ROOTFS:-/var/lib/mig-cdi-tests/rootfs}
 IMAGE=${MIG_CDI_TEST_IMAGE:-localhost/mig-cdi-busybox:latest}
-PACKAGES=(runc crun podman busybox-static hyperfine time docker.io containerd)
+# systemd: systemd-analyze verify for the units of examples/refresh/;
+# python3-venv: a venv for kubernetes-validate (below).
+PACKAGES=(runc crun podman busybox-static hyperfine time docker.io containerd systemd python3-venv)
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup-runtimes: must run as root (it installs packages and mounts cgroups)" >&2
@@ -65,6 +67,16 @@ if [ ! -x "$ROOTFS_DIR/bin/busybox" ]; then
     mkdir -p "$(dirname "$ROOTFS_DIR")"
     mv "$ROOTFS_DIR.tmp" "$ROOTFS_DIR"
 fi
+# kubernetes-validate (PyPI, ~3 s, schemas bundled: validates offline) for
+# examples/refresh/daemonset.yaml, in a venv of its own.
+VENV=/var/lib/mig-cdi-tests/venv
+if [ ! -x "$VENV/bin/kubernetes-validate" ]; then
+    echo "setup-runtimes: installing kubernetes-validate into $VENV"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate
+fi
+
 if ! podman image exists "$IMAGE" 2>/dev/null; then
     tar -C "$ROOTFS_DIR" -c . | podman import -q - "$IMAGE" >/dev/null
 fi
