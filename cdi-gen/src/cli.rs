@@ -5,10 +5,10 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::args::{self, HostArgs};
-use crate::{docker_args, doctor, generate, list, validate};
+use crate::{completions, docker_args, doctor, generate, list, man, validate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +45,10 @@ pub enum Command {
     /// Check every prerequisite of MIG in containers, read only, and say
     /// how to fix each problem.
     Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff), or write one per command with --dir.
+    Man(man::ManArgs),
 }
 
 impl Command {
@@ -55,6 +59,8 @@ impl Command {
             Command::Validate(_) => "validate",
             Command::DockerArgs(_) => "docker-args",
             Command::Doctor(_) => "doctor",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }
@@ -75,6 +81,8 @@ impl Cli {
             Command::Validate(args) => validate::run(args),
             Command::DockerArgs(args) => docker_args::run(&self.host, args),
             Command::Doctor(args) => doctor::run(&self.host, args),
+            Command::Completions(args) => completions::run(args, Cli::command()),
+            Command::Man(args) => man::run(args, Cli::command()),
         }
     }
 }

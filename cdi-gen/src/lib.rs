@@ -5,7 +5,9 @@
 //! hardware (`tests/module_graph.rs` keeps it so):
 //!
 //! - `cli` picks the command: `list`, `generate`, `validate`,
-//!   `docker_args`, `doctor`, one module each; no command imports another.
+//!   `docker_args`, `doctor`, `completions`, `man`, one module each; no
+//!   command imports another (`completions` and `man` get the clap command
+//!   from `cli` as an argument).
 //! - Below them: `args` (flags several commands share), `exit` (exit
 //!   statuses), `render` (the checked spec, for `generate` and
 //!   `docker_args`), `atomic_write` and `mknod` (the only writers).
@@ -14,12 +16,14 @@
 pub mod args;
 pub mod atomic_write;
 pub mod cli;
+pub mod completions;
 pub mod discover;
 pub mod docker_args;
 pub mod doctor;
 pub mod exit;
 pub mod generate;
 pub mod list;
+pub mod man;
 pub mod mknod;
 pub mod nvml;
 pub mod render;
