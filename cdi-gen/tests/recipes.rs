@@ -9,6 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mig_cdi_testkit::doctor::{problems, run_doctor, write_current_spec, write_file};
+use mig_cdi_testkit::e2e::FakeMachine;
 use serde::Deserialize;
 
 fn recipe(name: &str) -> PathBuf {
@@ -166,11 +168,25 @@ fn mig_parted_hooks() {
     assert_eq!(exit.len(), 1);
     let hook = &exit[0];
     assert_eq!(hook.workdir, "/");
-    assert_eq!(hook.command, "/usr/local/bin/mig-cdi-gen");
+    assert_eq!(hook.command, "/bin/sh");
     assert_eq!(
         hook.args,
-        ["generate", "--output", "/var/run/cdi/nvidia.com-gpu.json"]
+        [
+            "-c",
+            "exec /usr/local/bin/mig-cdi-gen generate --output /var/run/cdi/nvidia.com-gpu.json"
+        ]
     );
+    // The command sh runs is one the generator accepts.
+    let line = hook.args[1]
+        .strip_prefix("exec /usr/local/bin/mig-cdi-gen ")
+        .unwrap();
+    let args: Vec<&str> = line.split_whitespace().collect();
+    let out = Command::new(mig_cdi_testkit::e2e::bin("mig-cdi-gen"))
+        .args(&args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
     assert!(hook.envs.is_empty());
 }
 
@@ -307,4 +323,68 @@ fn daemonset() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `file` of examples/refresh/ installed as `rel` under the machine's root.
+fn install(machine: &FakeMachine, file: &str, rel: &str) {
+    write_file(&machine.root.join(rel), read(file).as_bytes(), 0o644);
+}
+
+/// Enable the unit at `/rel` (a link from multi-user.target.wants).
+fn enable(machine: &FakeMachine, rel: &str) {
+    let wants = machine
+        .root
+        .join("etc/systemd/system/multi-user.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    let name = Path::new(rel).file_name().unwrap();
+    std::os::unix::fs::symlink(Path::new("/").join(rel), wants.join(name)).unwrap();
+}
+
+/// doctor sees each way of keeping the spec current as one: a machine
+/// with MIG on, a current spec and the recipe installed has no problem.
+#[test]
+fn doctor_accepts_each_recipe() {
+    const SPEC: &str = "var/run/cdi/nvidia.com-gpu.json";
+    let setups: [(&str, &[(&str, &str)]); 3] = [
+        (
+            "watch unit",
+            &[(
+                "mig-cdi-watch.service",
+                "etc/systemd/system/mig-cdi-watch.service",
+            )],
+        ),
+        (
+            "oneshot unit",
+            &[(
+                "mig-cdi-generate.service",
+                "etc/systemd/system/mig-cdi-generate.service",
+            )],
+        ),
+        (
+            "mig-parted hook",
+            &[("mig-parted-hooks.yaml", "etc/nvidia-mig-manager/hooks.yaml")],
+        ),
+    ];
+    for (what, files) in setups {
+        let machine = FakeMachine::new("h200-mig");
+        write_current_spec(&machine, SPEC);
+        for (file, rel) in files {
+            install(&machine, file, rel);
+            if rel.ends_with(".service") {
+                enable(&machine, rel);
+            }
+        }
+        if what == "mig-parted hook" {
+            let unit = "lib/systemd/system/nvidia-mig-manager.service";
+            write_file(
+                &machine.root.join(unit),
+                b"[Service]\nType=oneshot\nExecStart=/usr/bin/nvidia-mig-manager.sh\n[Install]\nWantedBy=multi-user.target\n",
+                0o644,
+            );
+            enable(&machine, unit);
+        }
+        let (text, json, code) = run_doctor(&machine, &[]);
+        assert_eq!(problems(&json), [], "{what}:\n{text}");
+        assert_eq!(code, 0, "{what}:\n{text}");
+    }
 }

@@ -111,7 +111,7 @@ pub struct Unit {
     pub name: String,
     /// Some `*.wants/` folder links it (it starts at boot).
     pub enabled: bool,
-    /// It (or a drop-in of it) runs `mig-cdi-gen generate`.
+    /// It (or a drop-in of it) runs `mig-cdi-gen generate` (or `watch`).
     pub regenerates_spec: bool,
 }
 
@@ -134,8 +134,10 @@ fn restores_mig(name: &str, text: &str) -> bool {
         || (text.contains("nvidia-smi mig") && text.contains("-cgi"))
 }
 
+/// `mig-cdi-gen generate`, or `watch`, which rewrites the spec on every
+/// change (examples/refresh/mig-cdi-watch.service).
 fn runs_generate(text: &str) -> bool {
-    text.contains("mig-cdi-gen generate")
+    text.contains("mig-cdi-gen generate") || text.contains("mig-cdi-gen watch")
 }
 
 fn read_text(path: &Path) -> Option<String> {
