@@ -388,3 +388,37 @@ fn doctor_accepts_each_recipe() {
         assert_eq!(code, 0, "{what}:\n{text}");
     }
 }
+
+/// The DaemonSet's `--root /host` way: everything read under the root,
+/// and the spec names host paths, not the container's `/host/...`. Run as
+/// `generate` (what `watch` writes on each change) on a simulated root.
+#[test]
+fn daemonset_root_gives_host_paths() {
+    let ds: serde_json::Value = serde_saphyr::from_str(&read("daemonset.yaml")).unwrap();
+    let cmd: Vec<String> = ds["spec"]["template"]["spec"]["containers"][0]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let watch = cmd.iter().position(|a| a == "watch").unwrap();
+    // Global flags other than --root and --nvml-lib (the machine's own).
+    let globals: Vec<&str> = cmd[1..watch]
+        .chunks(2)
+        .filter(|f| f[0] != "--root" && f[0] != "--nvml-lib")
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let machine = FakeMachine::new("h200-mig");
+    let out = machine.gen(&[&globals[..], &["generate"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spec = String::from_utf8(out.stdout).unwrap();
+    let root = machine.root.display().to_string();
+    assert!(!spec.contains(&root), "the spec names the root:\n{spec}");
+    assert!(spec.contains("\"hostPath\": \"/usr/lib/x86_64-linux-gnu/libcuda.so."));
+    assert!(spec.contains("\"path\": \"/dev/nvidia0\""));
+}
