@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::args::{self, HostArgs};
-use crate::{docker_args, doctor, generate, list, validate};
+use crate::{docker_args, doctor, generate, list, validate, watch};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +45,9 @@ pub enum Command {
     /// Check every prerequisite of MIG in containers, read only, and say
     /// how to fix each problem.
     Doctor(doctor::DoctorArgs),
+    /// Write the spec like generate --output FILE, then keep it current as
+    /// MIG devices come and go (polls the driver; SIGHUP regenerates).
+    Watch(watch::WatchArgs),
 }
 
 impl Command {
@@ -55,6 +58,7 @@ impl Command {
             Command::Validate(_) => "validate",
             Command::DockerArgs(_) => "docker-args",
             Command::Doctor(_) => "doctor",
+            Command::Watch(_) => "watch",
         }
     }
 }
@@ -75,6 +79,7 @@ impl Cli {
             Command::Validate(args) => validate::run(args),
             Command::DockerArgs(args) => docker_args::run(&self.host, args),
             Command::Doctor(args) => doctor::run(&self.host, args),
+            Command::Watch(args) => watch::run(&self.host, args),
         }
     }
 }

@@ -5,7 +5,9 @@
 //! hardware (`tests/module_graph.rs` keeps it so):
 //!
 //! - `cli` picks the command: `list`, `generate`, `validate`,
-//!   `docker_args`, `doctor`, one module each; no command imports another.
+//!   `docker_args`, `doctor`, one module each; no command imports another,
+//!   except `watch`, which is `generate` in a loop and builds on its
+//!   `Generator` (plus `signals`, its flags set by SIGHUP/SIGTERM/SIGINT).
 //! - Below them: `args` (flags several commands share), `exit` (exit
 //!   statuses), `render` (the checked spec, for `generate` and
 //!   `docker_args`), `atomic_write` and `mknod` (the only writers).
@@ -23,4 +25,6 @@ pub mod list;
 pub mod mknod;
 pub mod nvml;
 pub mod render;
+pub mod signals;
 pub mod validate;
+pub mod watch;
