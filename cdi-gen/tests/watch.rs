@@ -71,7 +71,7 @@ impl Setup {
         self.machine.gen_ok(&["generate"]).into_bytes()
     }
 
-    fn start(&self) -> Child {
+    fn start(&self) -> Watch {
         let log = std::fs::File::create(&self.log).unwrap();
         self.machine
             .gen_command(&[
@@ -84,6 +84,7 @@ impl Setup {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
+            .map(Watch)
             .expect("start mig-cdi-gen watch")
     }
 
@@ -121,6 +122,29 @@ impl Setup {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// A running watch, killed when dropped: a failed test leaves none behind.
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Watch {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Watch {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
     }
 }
 
