@@ -164,7 +164,14 @@ impl State {
             Err(err) => {
                 // Try again at the next poll, whatever the fingerprint.
                 self.fingerprint = None;
-                let line = error_line(&err);
+                // One line, even for a message of several (a list of
+                // nodes): a log reader sees one event per line.
+                let line = error_line(&err)
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 if self.last_error.as_deref() != Some(line.as_str()) {
                     eprintln!(
                         "mig-cdi-gen: watch: cannot regenerate, {} left as it was (retrying \

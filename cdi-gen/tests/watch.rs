@@ -361,3 +361,50 @@ fn watch_refuses_what_it_cannot_keep() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_failed_regeneration_keeps_the_last_good_spec_and_is_retried() {
+    let Some(s) = setup() else { return };
+    let mut child = s.start();
+    let good = s.expected();
+    s.wait_for(&good, Duration::from_secs(10), "first write");
+    // A capability node vanishes: discovery refuses, the file stays.
+    std::fs::remove_file(s.machine.root.join("dev/nvidia-caps/nvidia-cap48")).unwrap();
+    signal(&child, "HUP");
+    let start = Instant::now();
+    while !s.log().contains("cannot regenerate") {
+        assert!(start.elapsed() < Duration::from_secs(2), "{}", s.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let failure: Vec<String> = s
+        .log()
+        .lines()
+        .filter(|l| l.contains("cannot regenerate"))
+        .map(String::from)
+        .collect();
+    assert_eq!(failure.len(), 1, "{}", s.log());
+    assert!(
+        failure[0].contains("nvidia-cap48: missing"),
+        "{}",
+        failure[0]
+    );
+    assert_eq!(std::fs::read(&s.spec).unwrap(), good);
+    // Retried at every poll (no signal): once the node is back, it works.
+    let mut machine = s.description();
+    gpu(&mut machine)["gpuInstances"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({ "profile": "1g.18gb", "placement": 6 }));
+    s.change(&machine, true);
+    let want = s.expected();
+    s.wait_for(&want, Duration::from_secs(2), "after the node came back");
+    // Said once, however many polls failed.
+    let log = s.log();
+    assert_eq!(log.matches("cannot regenerate").count(), 1, "{log}");
+    assert!(log.contains("regeneration works again"), "{log}");
+    signal(&child, "TERM");
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(5)).code(),
+        Some(0)
+    );
+}
