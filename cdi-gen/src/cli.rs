@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::args::{self, HostArgs};
-use crate::{completions, docker_args, doctor, generate, list, man, validate};
+use crate::{completions, docker_args, doctor, generate, list, man, validate, watch};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +45,9 @@ pub enum Command {
     /// Check every prerequisite of MIG in containers, read only, and say
     /// how to fix each problem.
     Doctor(doctor::DoctorArgs),
+    /// Write the spec like generate --output FILE, then keep it current as
+    /// MIG devices come and go (polls the driver; SIGHUP regenerates).
+    Watch(watch::WatchArgs),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(completions::CompletionsArgs),
     /// Print the manual page (roff), or write one per command with --dir.
@@ -59,6 +62,7 @@ impl Command {
             Command::Validate(_) => "validate",
             Command::DockerArgs(_) => "docker-args",
             Command::Doctor(_) => "doctor",
+            Command::Watch(_) => "watch",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
         }
@@ -81,6 +85,7 @@ impl Cli {
             Command::Validate(args) => validate::run(args),
             Command::DockerArgs(args) => docker_args::run(&self.host, args),
             Command::Doctor(args) => doctor::run(&self.host, args),
+            Command::Watch(args) => watch::run(&self.host, args),
             Command::Completions(args) => completions::run(args, Cli::command()),
             Command::Man(args) => man::run(args, Cli::command()),
         }

@@ -24,7 +24,7 @@ use mig_cdi_core::fsread;
 
 use crate::args::{DriverArgs, HostArgs, NamingArgs};
 use crate::atomic_write::AtomicFile;
-use crate::discover;
+use crate::discover::{self, Discovery};
 use crate::exit::EXIT_DRIFT;
 use crate::mknod;
 use crate::nvml::Reads;
@@ -186,33 +186,100 @@ fn settings(host: &HostArgs, args: &GenerateArgs) -> Result<Settings> {
     })
 }
 
-pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
-    let settings = settings(host, args)?;
-    let found = discover::discover(&host.discover_options(Reads::default()))?;
-    // Compiled after discovery, into the memory discovery has just freed.
-    let schema = SchemaValidator::new()?;
-    for warning in found.warnings() {
-        eprintln!("mig-cdi-gen: warning: {warning}");
+/// What one run of `generate` makes, before anything is written: the
+/// checked spec and its bytes, and what discovery found. `generate` makes
+/// it once; `watch` again at every change.
+#[derive(Debug)]
+pub struct Generation {
+    pub spec: Spec,
+    pub bytes: Vec<u8>,
+    pub found: Discovery,
+}
+
+/// `generate`'s work up to the bytes, for one set of flags: the flags are
+/// checked once ([`Generator::new`]), the schema compiled at the first
+/// [`Generator::once`] and kept.
+pub struct Generator {
+    host: HostArgs,
+    args: GenerateArgs,
+    settings: Settings,
+    schema: Option<SchemaValidator>,
+}
+
+impl Generator {
+    /// Check the flags (no I/O).
+    pub fn new(host: &HostArgs, args: &GenerateArgs) -> Result<Self> {
+        Ok(Self {
+            settings: settings(host, args)?,
+            host: host.clone(),
+            args: args.clone(),
+            schema: None,
+        })
     }
-    let to_create = found.require_host_nodes(settings.create_device_nodes)?;
-    // The driver's files, at the loaded module's version.
-    let mut render = settings.render.clone();
-    render.driver = args.driver.edits(&host.root, &found.driver_version)?;
-    // The bytes written (or compared) are the very bytes checked.
-    let CheckedSpec { spec, bytes, .. } =
-        render_checked(&found, &render, settings.format, &schema)?;
-    if CdiVersion::parse(&spec.cdi_version).is_some_and(|v| v > CdiVersion::PODMAN_4_3_MAX) {
-        eprintln!(
-            "mig-cdi-gen: warning: this spec needs cdiVersion {} (class \"{}\"), which runtimes \
-             built with CDI 0.5 (Podman 4.3 in Debian 12) cannot read",
-            spec.cdi_version, settings.render.class
-        );
-    }
-    if let Target::File(path) = &settings.target {
-        for warning in same_folder_conflicts(path, &spec, &schema) {
-            eprintln!("mig-cdi-gen: warning: {warning}");
+
+    /// The output file, `None` for standard output.
+    pub fn output(&self) -> Option<&Path> {
+        match &self.settings.target {
+            Target::File(path) => Some(path),
+            Target::Stdout => None,
         }
     }
+
+    pub fn format(&self) -> Format {
+        self.settings.format
+    }
+
+    /// Discover, render, serialise and check: the bytes `generate` would
+    /// write now, each warning given to `warn` as it is found. Nothing is
+    /// changed on the host or on disk.
+    pub fn once(&mut self, warn: &mut dyn FnMut(String)) -> Result<Generation> {
+        let settings = &self.settings;
+        let found = discover::discover(&self.host.discover_options(Reads::default()))?;
+        // Compiled after discovery, into the memory discovery has just freed.
+        if self.schema.is_none() {
+            self.schema = Some(SchemaValidator::new()?);
+        }
+        let schema = self.schema.as_ref().expect("compiled above");
+        for warning in found.warnings() {
+            warn(warning);
+        }
+        found.require_host_nodes(settings.create_device_nodes)?;
+        // The driver's files, at the loaded module's version.
+        let mut render = settings.render.clone();
+        render.driver = self
+            .args
+            .driver
+            .edits(&self.host.root, &found.driver_version)?;
+        // The bytes written (or compared) are the very bytes checked.
+        let CheckedSpec { spec, bytes, .. } =
+            render_checked(&found, &render, settings.format, schema)?;
+        if CdiVersion::parse(&spec.cdi_version).is_some_and(|v| v > CdiVersion::PODMAN_4_3_MAX) {
+            warn(format!(
+                "this spec needs cdiVersion {} (class \"{}\"), which runtimes built with CDI \
+                 0.5 (Podman 4.3 in Debian 12) cannot read",
+                spec.cdi_version, settings.render.class
+            ));
+        }
+        if let Target::File(path) = &settings.target {
+            for warning in same_folder_conflicts(path, &spec, schema) {
+                warn(warning);
+            }
+        }
+        Ok(Generation { spec, bytes, found })
+    }
+
+    fn schema(&self) -> &SchemaValidator {
+        self.schema.as_ref().expect("once() compiles the schema")
+    }
+}
+
+pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
+    let mut generator = Generator::new(host, args)?;
+    let Generation { spec, bytes, found } =
+        generator.once(&mut |warning| eprintln!("mig-cdi-gen: warning: {warning}"))?;
+    let settings = &generator.settings;
+    let schema = generator.schema();
+    let to_create = found.require_host_nodes(settings.create_device_nodes)?;
     // Every check has passed: only now is the host changed, and only by
     // creating the missing capability nodes that were asked for (none
     // with --check).
@@ -223,7 +290,7 @@ pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
         Ok(())
     };
     match (&settings.target, settings.check) {
-        (Target::File(path), true) => check(path, &spec, &bytes, settings.format, &schema),
+        (Target::File(path), true) => check(path, &spec, &bytes, settings.format, schema),
         (Target::File(path), false) => {
             // The temporary file first: an output that cannot be written
             // fails before any node is created.

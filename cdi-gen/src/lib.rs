@@ -7,7 +7,9 @@
 //! - `cli` picks the command: `list`, `generate`, `validate`,
 //!   `docker_args`, `doctor`, `completions`, `man`, one module each; no
 //!   command imports another (`completions` and `man` get the clap command
-//!   from `cli` as an argument).
+//!   from `cli` as an argument), except `watch`, which is `generate` in a
+//!   loop and builds on its `Generator` (plus `signals`, its flags set by
+//!   SIGHUP/SIGTERM/SIGINT).
 //! - Below them: `args` (flags several commands share), `exit` (exit
 //!   statuses), `render` (the checked spec, for `generate` and
 //!   `docker_args`), `atomic_write` and `mknod` (the only writers).
@@ -27,4 +29,6 @@ pub mod man;
 pub mod mknod;
 pub mod nvml;
 pub mod render;
+pub mod signals;
 pub mod validate;
+pub mod watch;
