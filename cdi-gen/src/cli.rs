@@ -27,6 +27,10 @@ pub struct Cli {
     /// any other command.
     #[arg(long = "create-device-nodes", hide = true)]
     pub create_device_nodes: bool,
+    /// Say what was read and decided on stderr (-vv: the details; also
+    /// RUST_LOG=info|debug). Quiet by default: warnings and errors only.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -72,6 +76,10 @@ impl Command {
 impl Cli {
     /// Run the command; its exit status, or the error to print.
     pub fn run(&self) -> Result<ExitCode> {
+        crate::log::init(crate::log::level_from(
+            self.verbose,
+            std::env::var("RUST_LOG").ok().as_deref(),
+        ));
         if self.create_device_nodes && !matches!(self.command, Command::Generate(_)) {
             return Err(args::refuse_create_device_nodes(self.command.name()));
         }

@@ -46,7 +46,32 @@ pub struct Discovery {
 
 pub fn discover(options: &DiscoverOptions) -> Result<Discovery> {
     let snapshot = nvml::take_snapshot(&options.nvml_lib, options.reads)?;
-    examine_host(snapshot, &options.root, &options.dev_root)
+    crate::info!(
+        "NVML {}: driver {}, {} GPU(s), {} in MIG mode",
+        options.nvml_lib.to_string_lossy(),
+        snapshot.driver_version,
+        snapshot.gpus.len(),
+        snapshot.gpus.iter().filter(|g| g.mig_enabled()).count()
+    );
+    for gpu in &snapshot.gpus {
+        crate::debug!(
+            "GPU {} minor {} {} {}: {} MIG device(s)",
+            gpu.index,
+            gpu.minor,
+            gpu.pci_bus_id,
+            gpu.uuid,
+            gpu.mig_devices.len()
+        );
+    }
+    let found = examine_host(snapshot, &options.root, &options.dev_root)?;
+    crate::info!(
+        "driver tables under {}: {} device(s), {} control node(s), {} host node problem(s)",
+        options.root.display(),
+        found.inventory.devices.len(),
+        found.inventory.control_nodes.len(),
+        found.host_issues.len()
+    );
+    Ok(found)
 }
 
 /// Discovery from a snapshot already taken: the driver's tables under

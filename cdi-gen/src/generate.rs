@@ -250,9 +250,29 @@ impl Generator {
             .args
             .driver
             .edits(&self.host.root, &found.driver_version)?;
+        match &render.driver {
+            Some(driver) => {
+                crate::info!(
+                    "driver files of {}: {} (--no-driver-files leaves them out)",
+                    driver.files.version,
+                    driver.files.files.len()
+                );
+                for file in &driver.files.files {
+                    crate::debug!("driver file {} ({:?})", file.path, file.kind);
+                }
+            }
+            None => crate::info!("driver files left out (--no-driver-files)"),
+        }
         // The bytes written (or compared) are the very bytes checked.
         let CheckedSpec { spec, bytes, .. } =
             render_checked(&found, &render, settings.format, schema)?;
+        crate::info!(
+            "spec {}: cdiVersion {}, {} device name(s), {} bytes, schema and rules checked",
+            spec.kind,
+            spec.cdi_version,
+            spec.devices.len(),
+            bytes.len()
+        );
         if CdiVersion::parse(&spec.cdi_version).is_some_and(|v| v > CdiVersion::PODMAN_4_3_MAX) {
             warn(format!(
                 "this spec needs cdiVersion {} (class \"{}\"), which runtimes built with CDI \

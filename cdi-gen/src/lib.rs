@@ -25,6 +25,7 @@ pub mod doctor;
 pub mod exit;
 pub mod generate;
 pub mod list;
+pub mod log;
 pub mod man;
 pub mod mknod;
 pub mod nvml;

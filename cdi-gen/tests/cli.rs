@@ -316,3 +316,45 @@ fn yaml_output_is_the_checked_bytes_and_reads_back_valid() {
     let out = gen(&["validate", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+#[test]
+fn quiet_by_default_verbose_on_request() {
+    let machine = FakeMachine::new("h200-mig");
+    let run = |args: &[&str]| {
+        machine
+            .gen_command(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let quiet = run(&["generate", "--hook-path", "/usr/local/bin/mig-cdi-hook"]);
+    assert!(quiet.status.success());
+    assert!(
+        !text(&quiet.stderr).contains("info:"),
+        "{}",
+        text(&quiet.stderr)
+    );
+    let verbose = machine.gen(&[
+        "-v",
+        "generate",
+        "--hook-path",
+        "/usr/local/bin/mig-cdi-hook",
+    ]);
+    let err = text(&verbose.stderr);
+    assert!(err.contains("mig-cdi-gen: info: NVML"), "{err}");
+    assert!(
+        err.contains("info: spec nvidia.com/gpu: cdiVersion 0.5.0"),
+        "{err}"
+    );
+    assert!(!err.contains("debug:"), "{err}");
+    // Same stdout either way.
+    assert_eq!(verbose.stdout, quiet.stdout);
+    let debug = machine
+        .gen_command(&["generate", "--no-driver-files"])
+        .env("RUST_LOG", "mig_cdi_gen=debug")
+        .output()
+        .unwrap();
+    let err = text(&debug.stderr);
+    assert!(err.contains("debug: GPU 0 minor"), "{err}");
+    assert!(err.contains("info: driver files left out"), "{err}");
+}
