@@ -119,14 +119,20 @@ done
 # ROUNDS short rounds that alternate which variant goes first, so a drift of
 # the machine during the run falls on both alike.
 ROUNDS=${ROUNDS:-6}
-for rt in runc crun; do
+# alternate PREFIX NAME_A CMD_A NAME_B CMD_B: ROUNDS hyperfine runs of the
+# two, the first of them swapped each round, into $OUT_DIR/PREFIX-N.json.
+alternate() {
+    local prefix=$1 a=(-n "$2" "$3") b=(-n "$4" "$5") order round
     for round in $(seq "$ROUNDS"); do
-        a=("-n" "$rt run + mig-cdi-hook" "$rt run -b $work/run-hook bench-mig-cdi-hook")
-        b=("-n" "$rt run + /bin/true hook" "$rt run -b $work/run-true bench-mig-cdi-true")
         if [ $((round % 2)) = 0 ]; then order=("${a[@]}" "${b[@]}"); else order=("${b[@]}" "${a[@]}"); fi
         hyperfine -N --style none --warmup 3 --runs "$((RUNS / ROUNDS + 1))" \
-            --export-json "$OUT_DIR/$rt-$round.json" "${order[@]}" >/dev/null
+            --export-json "$OUT_DIR/$prefix-$round.json" "${order[@]}" >/dev/null
     done
+}
+for rt in runc crun; do
+    alternate "$rt" \
+        "$rt run + mig-cdi-hook" "$rt run -b $work/run-hook bench-mig-cdi-hook" \
+        "$rt run + /bin/true hook" "$rt run -b $work/run-true bench-mig-cdi-true"
 done
 
 # 4. runc run through mig-cdi-runtime writing MIG device 3:1 into
@@ -152,13 +158,9 @@ json.dump(spec, open(out, "w"))
 PY
 "$work/mig-cdi-runtime" run -b "$work/rt-wrap" bench-mig-cdi-rt-prep >/dev/null
 cp "$work/rt-wrap/config.json" "$work/rt-plain/config.json"
-for round in $(seq "$ROUNDS"); do
-    a=("-n" "runc run via mig-cdi-runtime" "$work/mig-cdi-runtime run -b $work/rt-wrap bench-mig-cdi-rt")
-    b=("-n" "runc run, edits in config.json" "runc run -b $work/rt-plain bench-mig-cdi-plain")
-    if [ $((round % 2)) = 0 ]; then order=("${a[@]}" "${b[@]}"); else order=("${b[@]}" "${a[@]}"); fi
-    hyperfine -N --style none --warmup 3 --runs "$((RUNS / ROUNDS + 1))" \
-        --export-json "$OUT_DIR/runtime-$round.json" "${order[@]}" >/dev/null
-done
+alternate runtime \
+    "runc run via mig-cdi-runtime" "$work/mig-cdi-runtime run -b $work/rt-wrap bench-mig-cdi-rt" \
+    "runc run, edits in config.json" "runc run -b $work/rt-plain bench-mig-cdi-plain"
 
 python3 bench/report.py "$OUT_DIR"
 echo "raw results: $OUT_DIR"

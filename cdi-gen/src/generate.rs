@@ -314,24 +314,10 @@ pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
         (Target::File(path), false) => {
             // The temporary file first: an output that cannot be written
             // fails before any node is created.
-            let mut file = AtomicFile::create(path)?;
+            let file = AtomicFile::create(path)?;
             create_nodes()?;
-            file.write_all(&bytes)?;
-            let written = file.commit()?;
-            for leftover in &written.leftovers_removed {
-                eprintln!(
-                    "mig-cdi-gen: removed {}, left by an interrupted write",
-                    leftover.display()
-                );
-            }
-            eprintln!(
-                "mig-cdi-gen: wrote {} ({}, cdiVersion {}, {} device names for {} devices)",
-                path.display(),
-                spec.kind,
-                spec.cdi_version,
-                spec.devices.len(),
-                found.inventory.devices.len()
-            );
+            commit(file, &bytes)?;
+            eprintln!("mig-cdi-gen: {}", wrote(path, &spec, &found));
             Ok(ExitCode::SUCCESS)
         }
         (Target::Stdout, _) => {
@@ -343,6 +329,33 @@ pub fn run(host: &HostArgs, args: &GenerateArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Write `bytes` into `file` and put it in place, saying which temporary
+/// files of interrupted writes it removed: what `generate` and `watch` do
+/// with every spec they write.
+pub(crate) fn commit(mut file: AtomicFile, bytes: &[u8]) -> Result<()> {
+    file.write_all(bytes)?;
+    let written = file.commit()?;
+    for leftover in &written.leftovers_removed {
+        eprintln!(
+            "mig-cdi-gen: removed {}, left by an interrupted write",
+            leftover.display()
+        );
+    }
+    Ok(())
+}
+
+/// `wrote FILE (kind, cdiVersion, N device names for M devices)`.
+pub(crate) fn wrote(path: &Path, spec: &Spec, found: &Discovery) -> String {
+    format!(
+        "wrote {} ({}, cdiVersion {}, {} device names for {} devices)",
+        path.display(),
+        spec.kind,
+        spec.cdi_version,
+        spec.devices.len(),
+        found.inventory.devices.len()
+    )
 }
 
 /// Other spec files in the output's folder that define some of the same

@@ -26,7 +26,7 @@ use mig_cdi_core::paths;
 use crate::args::HostArgs;
 use crate::atomic_write::AtomicFile;
 use crate::exit::error_line;
-use crate::generate::{GenerateArgs, Generation, Generator};
+use crate::generate::{self, GenerateArgs, Generation, Generator};
 use crate::signals;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -189,23 +189,11 @@ impl State {
         if self.written.as_ref().is_some_and(|(_, old)| *old == bytes) {
             return Ok(());
         }
-        let mut file = AtomicFile::create(&self.path)?;
-        file.write_all(&bytes)?;
-        let written = file.commit()?;
-        for leftover in &written.leftovers_removed {
-            eprintln!(
-                "mig-cdi-gen: removed {}, left by an interrupted write",
-                leftover.display()
-            );
-        }
+        generate::commit(AtomicFile::create(&self.path)?, &bytes)?;
         match &self.written {
             None => eprintln!(
-                "mig-cdi-gen: wrote {} ({}, cdiVersion {}, {} device names for {} devices)",
-                self.path.display(),
-                spec.kind,
-                spec.cdi_version,
-                spec.devices.len(),
-                found.inventory.devices.len()
+                "mig-cdi-gen: {}",
+                generate::wrote(&self.path, &spec, &found)
             ),
             Some((old, _)) => eprintln!(
                 "mig-cdi-gen: rewrote {}: {}",

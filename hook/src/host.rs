@@ -157,7 +157,7 @@ pub mod fake {
     //! that every test of the hook (and of tools built on it) picks it
     //! explicitly; production code never does.
 
-    use std::collections::{BTreeMap, HashSet};
+    use std::collections::BTreeMap;
     use std::io;
     use std::path::{Path, PathBuf};
 
@@ -301,10 +301,6 @@ pub mod fake {
         /// Drop a capability from the hook's effective set.
         pub fn without(&mut self, cap: Cap) {
             self.privileges.effective.remove(&cap);
-        }
-
-        pub fn effective(&self) -> &HashSet<Cap> {
-            &self.privileges.effective
         }
     }
 

@@ -124,14 +124,6 @@ pub struct Container {
     pub user_namespace: bool,
 }
 
-impl Container {
-    /// CAP_SYS_ADMIN in the bounding set, spelled as every runtime reads
-    /// it: NVIDIA's notion of a privileged container.
-    pub fn privileged(&self) -> bool {
-        self.sys_admin == CapSpelling::Exact
-    }
-}
-
 /// Everything the hook's later stages need from the container's side.
 #[derive(Debug)]
 pub struct Input {

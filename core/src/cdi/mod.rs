@@ -18,7 +18,9 @@ pub mod spec;
 pub mod version;
 pub mod view;
 
-use serde::{Deserialize, Serialize};
+#[cfg(feature = "schema")]
+use serde::Deserialize;
+use serde::Serialize;
 #[cfg(feature = "schema")]
 use serde_json::Value;
 
