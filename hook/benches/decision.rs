@@ -15,6 +15,7 @@ use std::process::Command;
 use mig_cdi_hook::cli::Settings;
 use mig_cdi_hook::host::RealHost;
 use mig_cdi_hook::kernel::RealKernel;
+use mig_cdi_hook::lease::FileLedger;
 use mig_cdi_hook::log::Log;
 use mig_cdi_hook::run::run;
 
@@ -110,6 +111,8 @@ fn setup() -> Setup {
         d.join("host").into(),
         "--spec-dir".into(),
         d.join("cdi").into(),
+        "--state-dir".into(),
+        d.join("state").into(),
         "createRuntime".into(),
     ];
     let settings = Settings::from_args(args).expect("settings");
@@ -121,6 +124,7 @@ fn setup() -> Setup {
         &state,
         &host,
         &mut RealKernel::new(),
+        &mut FileLedger::new(&settings.state_dir),
         &mut Log::none(),
     )
     .expect("first run");
@@ -142,6 +146,7 @@ fn whole_decision_path_8x7_spec(bencher: divan::Bencher) {
             &s.state,
             &RealHost::new(&s.settings.root),
             &mut RealKernel::new(),
+            &mut FileLedger::new(&s.settings.state_dir),
             &mut Log::none(),
         )
         .expect("hook run")

@@ -16,22 +16,44 @@ Run by the container runtime as a prestart or createRuntime OCI hook, with
 the OCI state on stdin. Reads the bundle's config.json; the request is
 NVIDIA_VISIBLE_DEVICES in the container's environment (or the annotation
 mig-cdi/devices): one CDI device name as mig-cdi-gen writes it (0:1,
-MIG-<uuid>) or qualified (nvidia.com/gpu=0:1). Unset, empty, void or none:
-nothing is done. NVIDIA_MIG_CONFIG_DEVICES=all / NVIDIA_MIG_MONITOR_DEVICES=all
-add the MIG config / monitor capability (needs CAP_SYS_ADMIN in the
-container's bounding set).
+MIG-<uuid>) or qualified (nvidia.com/gpu=0:1), or `any` / `any:<profile>`
+(any:1g.18gb, any:2c.3g.40gb) for one MIG device no live container holds,
+lowest GPU minor then MIG index first. Unset, empty, void or none: nothing
+is done. NVIDIA_MIG_CONFIG_DEVICES=all / NVIDIA_MIG_MONITOR_DEVICES=all add
+the MIG config / monitor capability (needs CAP_SYS_ADMIN in the container's
+bounding set).
 
-Before changing anything it checks: exactly one MIG device; its nodes against
-the live driver tables and host /dev; the container's device cgroup rules;
-its own capabilities. Then it creates the nodes inside the container root
-(never following a symlink out of it) and, on cgroup v1, allows them in the
+Before changing anything it checks: exactly one MIG device; that no other
+live container holds it; its nodes against the live driver tables and host
+/dev; the container's device cgroup rules; its own capabilities. Then it
+records the lease, creates the nodes inside the container root (never
+following a symlink out of it) and, on cgroup v1, allows them in the
 container's devices cgroup. All or nothing.
+
+Leases (device, container id, pid and process start time) are kept in
+STATE-DIR/leases.json, changed under a lock and replaced atomically. A lease
+ends at poststop (mig-cdi-hook poststop), at mig-cdi-runtime's delete, or
+when its process is gone or its pid was reused.
 
 USAGE:
     mig-cdi-hook [OPTIONS] [prestart|createRuntime]
+    mig-cdi-hook [OPTIONS] verify       createRuntime hook in CDI flows
+    mig-cdi-hook [OPTIONS] poststop     release the container's leases
+    mig-cdi-hook [OPTIONS] leases [--json]
     mig-cdi-hook [--log FILE] create-symlinks --link PATH=TARGET...
     mig-cdi-hook [--log FILE] update-ldcache --entry SONAME=PATH...
     mig-cdi-hook runtime RUNTIME-ARGS...   (or called as mig-cdi-runtime)
+
+verify is the hook `mig-cdi-gen generate --hook-path` adds to each MIG device
+of a spec, for runtimes that apply CDI themselves (podman, containerd, CRI-O,
+docker 25+): it changes nothing in the container; it reads the config the
+runtime made, refuses more than one MIG device among its device nodes, the
+MIG config/monitor nodes without CAP_SYS_ADMIN in the bounding set, and
+device rules that open other instances, and records the lease. A container
+without MIG device nodes passes.
+
+leases lists the leases: device, profile, container, pid, since, and whether
+the holder is still alive (stale ones are dropped at the next change).
 
 create-symlinks and update-ldcache are createContainer hooks a spec with the
 driver's libraries names (mig-cdi-gen writes them): inside the container root,
@@ -42,13 +64,17 @@ make the libraries' soname links and add them to the image's loader cache
 For engines without hook configuration or CDI (docker without CDI,
 containerd 1.6, Kubernetes RuntimeClasses), the same binary called as
 mig-cdi-runtime is an OCI runtime wrapper that writes the device into
-config.json before runc or crun creates the container, so the runtime owns
-the nodes and device rules (see `mig-cdi-runtime --mig-cdi-help`).
+config.json before runc or crun creates it, so the runtime owns the nodes
+and device rules (see `mig-cdi-runtime --mig-cdi-help`).
 
 OPTIONS:
     --spec-dir DIR   CDI spec directory; repeat for several, later ones win
                      (default: /etc/cdi then /var/run/cdi)
     --root DIR       host root under which /proc and /dev are read (default /)
+    --state-dir DIR  where leases are kept (default /run/mig-cdi)
+    --share          give a named device even when another live container
+                     holds it (the lease is marked shared); `any` never shares
+    --json           with leases: one JSON document
     --log FILE       append a debug trail to FILE
     -h, --help       print this help
     -V, --version    print the version
@@ -60,6 +86,14 @@ EXIT STATUS:
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Run,
+    /// `verify`: check a config a CDI runtime made, record the lease.
+    Verify,
+    /// `poststop`: release the container's leases.
+    Poststop,
+    /// `leases`: list them.
+    Leases {
+        json: bool,
+    },
     /// `create-symlinks`: `(link, target)` in the container.
     CreateSymlinks(Vec<(String, String)>),
     /// `update-ldcache`: `(soname, path)` entries for the container's cache.
@@ -74,6 +108,8 @@ pub struct Settings {
     pub spec_dirs: Vec<PathBuf>,
     pub root: PathBuf,
     pub log: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub share: bool,
 }
 
 impl Settings {
@@ -83,7 +119,10 @@ impl Settings {
             spec_dirs: Vec::new(),
             root: PathBuf::from("/"),
             log: None,
+            state_dir: PathBuf::from(crate::lease::DEFAULT_STATE_DIR),
+            share: false,
         };
+        let mut json = false;
         let mut pairs: Vec<(String, String)> = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -108,6 +147,12 @@ impl Settings {
                 "--spec-dir" => settings.spec_dirs.push(value(flag)?),
                 "--root" => settings.root = value(flag)?,
                 "--log" => settings.log = Some(value(flag)?),
+                "--state-dir" => settings.state_dir = value(flag)?,
+                "--share" => settings.share = true,
+                "--json" => json = true,
+                "verify" => settings.action = Action::Verify,
+                "poststop" => settings.action = Action::Poststop,
+                "leases" => settings.action = Action::Leases { json: false },
                 "--link" | "--entry" => {
                     let pair = value(flag)?.display().to_string();
                     let (a, b) = pair
@@ -131,6 +176,17 @@ impl Settings {
                     )))
                 }
             }
+        }
+        match &mut settings.action {
+            Action::Leases { json: j } => *j = json,
+            _ if json => return Err(HookError::Usage("--json goes with leases".into())),
+            _ => {}
+        }
+        if !settings.state_dir.is_absolute() {
+            return Err(HookError::Usage(format!(
+                "--state-dir {} must be an absolute path",
+                settings.state_dir.display()
+            )));
         }
         match &mut settings.action {
             Action::CreateSymlinks(list) | Action::UpdateLdcache(list) => *list = pairs,
@@ -205,10 +261,24 @@ mod tests {
     }
 
     #[test]
+    fn lease_actions() {
+        let s = parse(&["--state-dir=/s", "leases", "--json"]).unwrap();
+        assert_eq!(s.action, Action::Leases { json: true });
+        assert_eq!(s.state_dir, PathBuf::from("/s"));
+        assert_eq!(parse(&["verify"]).unwrap().action, Action::Verify);
+        let s = parse(&["--share", "poststop"]).unwrap();
+        assert_eq!(s.action, Action::Poststop);
+        assert!(s.share);
+        assert_eq!(parse(&[]).unwrap().state_dir, PathBuf::from("/run/mig-cdi"));
+    }
+
+    #[test]
     fn bad_usage() {
         assert!(parse(&["--root"]).is_err());
         assert!(parse(&["--root="]).is_err());
-        assert!(parse(&["poststop"]).is_err());
+        assert!(parse(&["poststart"]).is_err());
+        assert!(parse(&["--json"]).is_err());
+        assert!(parse(&["--state-dir", "rel", "leases"]).is_err());
         assert!(parse(&["--frobnicate"]).is_err());
         assert_eq!(parse(&["-h"]).unwrap().action, Action::Help);
         assert_eq!(parse(&["--version"]).unwrap().action, Action::Version);

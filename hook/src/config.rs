@@ -96,6 +96,22 @@ struct Linux {
     gid_mappings: Option<Vec<IdMapping>>,
     #[serde(default)]
     namespaces: Option<Vec<Namespace>>,
+    #[serde(default)]
+    devices: Option<Vec<DeviceView>>,
+}
+
+/// One `linux.devices` entry (OCI `LinuxDevice`): a node the runtime
+/// creates in the container (a CDI runtime puts the spec's nodes here).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceView {
+    #[serde(default)]
+    pub path: String,
+    #[serde(default, rename = "type")]
+    pub typ: String,
+    #[serde(default)]
+    pub major: Option<i64>,
+    #[serde(default)]
+    pub minor: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -271,6 +287,14 @@ impl Config {
             Some(name) => CapSpelling::OtherCase(name.clone()),
             None => CapSpelling::Absent,
         }
+    }
+
+    /// `linux.devices`: the nodes the runtime creates.
+    pub fn devices(&self) -> &[DeviceView] {
+        self.linux
+            .as_ref()
+            .and_then(|l| l.devices.as_deref())
+            .unwrap_or_default()
     }
 
     /// Is the container in a user namespace of its own?

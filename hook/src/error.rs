@@ -8,9 +8,12 @@
 
 use std::path::PathBuf;
 
+pub use crate::alloc::AllocError;
+pub use crate::cdi_check::CheckError;
 pub use crate::container::ContainerError;
 pub use crate::inject::ApplyError;
 pub use crate::input::InputError;
+pub use crate::lease::LeaseError;
 pub use crate::plan::PlanError;
 pub use crate::resolve::ResolveError;
 pub use crate::verify::VerifyError;
@@ -41,6 +44,12 @@ pub enum HookError {
     Apply(#[from] ApplyError),
     #[error(transparent)]
     Container(#[from] ContainerError),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    #[error(transparent)]
+    Alloc(#[from] AllocError),
+    #[error(transparent)]
+    Check(#[from] CheckError),
 }
 
 impl HookError {
@@ -54,6 +63,8 @@ impl HookError {
             Self::Plan(_) => "plan",
             Self::Apply(_) => "apply",
             Self::Container(_) => "container",
+            Self::Lease(_) | Self::Alloc(_) => "lease",
+            Self::Check(_) => "verify",
         }
     }
 }

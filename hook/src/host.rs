@@ -71,6 +71,9 @@ pub trait Host {
     fn mountinfo(&self) -> Result<String, ReadError>;
     /// The hook's own effective capabilities, euid and egid.
     fn privileges(&self) -> io::Result<Privileges>;
+    /// When process `pid` started (`/proc/<pid>/stat` field 22, clock
+    /// ticks since boot); `None` when there is no such process.
+    fn process_start(&self, pid: i32) -> Option<u64>;
 }
 
 /// The real host: driver and `/dev` under `--root`; the bundle, spec
@@ -149,6 +152,13 @@ impl Host for RealHost {
             egid: nix::unistd::getegid().as_raw(),
         })
     }
+    fn process_start(&self, pid: i32) -> Option<u64> {
+        if pid <= 0 {
+            return None;
+        }
+        let bytes = fsread::read(Path::new(&format!("/proc/{pid}/stat")), 4096).ok()?;
+        crate::lease::stat_start_time(&String::from_utf8_lossy(&bytes))
+    }
 }
 
 pub mod fake {
@@ -192,6 +202,8 @@ pub mod fake {
         pub proc_cgroup: String,
         pub mountinfo: String,
         pub privileges: Privileges,
+        /// Live processes: pid -> start time.
+        pub processes: BTreeMap<i32, u64>,
     }
 
     /// A capability with the driver's `modify` flag set.
@@ -280,6 +292,7 @@ pub mod fake {
                     euid: 0,
                     egid: 0,
                 },
+                processes: BTreeMap::new(),
             }
         }
 
@@ -371,6 +384,9 @@ pub mod fake {
         }
         fn privileges(&self) -> io::Result<Privileges> {
             Ok(self.privileges.clone())
+        }
+        fn process_start(&self, pid: i32) -> Option<u64> {
+            self.processes.get(&pid).copied()
         }
     }
 }

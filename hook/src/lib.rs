@@ -9,6 +9,8 @@
 //! [`host::Host`]; both seams have public in-memory doubles
 //! ([`host::fake`], [`kernel::recording`]).
 
+pub mod alloc;
+pub mod cdi_check;
 pub mod cgroupfs;
 pub mod cli;
 pub mod config;
@@ -18,6 +20,7 @@ pub mod host;
 pub mod inject;
 pub mod input;
 pub mod kernel;
+pub mod lease;
 pub mod log;
 pub mod plan;
 pub mod request;

@@ -16,10 +16,13 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::ExitCode;
 
+use mig_cdi_hook::alloc;
 use mig_cdi_hook::cli::{self, Action, Settings};
 use mig_cdi_hook::error::HookError;
+use mig_cdi_hook::host::Host;
 use mig_cdi_hook::host::RealHost;
 use mig_cdi_hook::input::MAX_CONFIG_BYTES;
+use mig_cdi_hook::lease::{FileLedger, Holder};
 use mig_cdi_hook::runtime::{self, Edited, Invocation};
 use mig_cdi_hook::{kernel, log, run};
 
@@ -85,27 +88,58 @@ fn runtime_main(args: Vec<OsString>, beside: Option<std::path::PathBuf>) -> Exit
         Ok(real) => real,
         Err(err) => return refuse(&err),
     };
-    if matches!(invocation.command.as_deref(), Some("create" | "run")) {
-        let mut log = match &invocation.settings.log {
-            Some(path) => log::Log::open(path).unwrap_or_else(|_| log::Log::none()),
-            None => log::Log::none(),
-        };
-        let host = RealHost::new(&invocation.settings.root);
-        match runtime::edit_bundle(
-            &host,
-            &invocation.settings.spec_dirs,
-            &invocation.bundle,
-            &mut log,
-        ) {
-            Ok(Edited::Untouched(why)) => log.line(format_args!("{why}")),
-            Ok(Edited::Device { name, nodes }) => {
-                log.line(format_args!("wrote {name} into the bundle: {nodes:?}"))
-            }
-            Err(err) => {
-                log.line(format_args!("refused: {err}"));
-                return refuse(&err);
+    let settings = &invocation.settings;
+    let mut ledger = FileLedger::new(&settings.state_dir);
+    let mut log = match &settings.log {
+        Some(path) => log::Log::open(path).unwrap_or_else(|_| log::Log::none()),
+        None => log::Log::none(),
+    };
+    match (invocation.command.as_deref(), &invocation.container) {
+        (Some("create" | "run"), container) => {
+            let host = RealHost::new(&settings.root);
+            let pid = std::process::id() as i32;
+            let holder = Holder {
+                container: container.clone().unwrap_or_default(),
+                pid,
+                start: host.process_start(pid).unwrap_or_default(),
+            };
+            let exe = std::env::current_exe().unwrap_or_default();
+            let leasing = runtime::LeaseSettings {
+                holder: &holder,
+                share: settings.share,
+                state_dir: &settings.state_dir,
+                exe: &exe,
+            };
+            match runtime::edit_bundle(
+                &host,
+                &settings.spec_dirs,
+                &invocation.bundle,
+                &mut ledger,
+                &leasing,
+                &mut log,
+            ) {
+                Ok(Edited::Untouched(why)) => log.line(format_args!("{why}")),
+                Ok(Edited::Device { name, nodes }) => {
+                    log.line(format_args!("wrote {name} into the bundle: {nodes:?}"))
+                }
+                Err(err) => {
+                    log.line(format_args!("refused: {err}"));
+                    return refuse(&err);
+                }
             }
         }
+        // The container goes: so do its leases. A lease store that cannot
+        // be changed never blocks a delete (the lease ends with its
+        // process anyway).
+        (Some("delete"), Some(id)) => match alloc::release(&mut ledger, id, None) {
+            Ok(n) => log.line(format_args!("delete: released {n} lease(s) of {id}")),
+            Err(err) => {
+                let message = format!("mig-cdi-runtime: delete {id}: {err}");
+                runtime::log_error(&invocation.runtime_log, &message);
+                eprintln!("{message}");
+            }
+        },
+        _ => {}
     }
     let err = std::process::Command::new(&real)
         .args(&invocation.args)
@@ -124,7 +158,17 @@ fn start(args: Vec<OsString>, log: &mut log::Log) -> Result<(), HookError> {
             println!("mig-cdi-hook {}", env!("CARGO_PKG_VERSION"));
             return Ok(());
         }
-        Action::Run | Action::CreateSymlinks(_) | Action::UpdateLdcache(_) => {}
+        Action::Leases { json } => {
+            let host = RealHost::new(&settings.root);
+            let ledger = FileLedger::new(&settings.state_dir);
+            print!("{}", run::leases(&host, &ledger, json)?);
+            return Ok(());
+        }
+        Action::Run
+        | Action::Verify
+        | Action::Poststop
+        | Action::CreateSymlinks(_)
+        | Action::UpdateLdcache(_) => {}
     }
     if let Some(path) = &settings.log {
         *log = log::Log::open(path)?;
@@ -139,6 +183,14 @@ fn start(args: Vec<OsString>, log: &mut log::Log) -> Result<(), HookError> {
             source,
         })?;
     let host = RealHost::new(&settings.root);
+    let mut ledger = FileLedger::new(&settings.state_dir);
+    match settings.action {
+        Action::Verify => {
+            return run::verify_config(&settings, &stdin, &host, &mut ledger, log).map(|_| ())
+        }
+        Action::Poststop => return run::poststop(&stdin, &mut ledger, log).map(|_| ()),
+        _ => {}
+    }
     let mut kernel = kernel::RealKernel::new();
     if matches!(
         settings.action,
@@ -146,5 +198,5 @@ fn start(args: Vec<OsString>, log: &mut log::Log) -> Result<(), HookError> {
     ) {
         return run::container_stage(&settings, &stdin, &host, &mut kernel, log).map(|_| ());
     }
-    run::run(&settings, &stdin, &host, &mut kernel, log).map(|_| ())
+    run::run(&settings, &stdin, &host, &mut kernel, &mut ledger, log).map(|_| ())
 }

@@ -5,7 +5,8 @@
 //! to anything but the resolver. Sources:
 //! - `NVIDIA_VISIBLE_DEVICES` in `process.env` (the toolkit's variable):
 //!   unset, empty, `void` or `none` means no request; `all` means every
-//!   device of the kind; otherwise a comma list of device names as the
+//!   device of the kind; `any` / `any:<profile>` means one free MIG device
+//!   (of that profile), picked by [`crate::alloc`]; otherwise a comma list of device names as the
 //!   generator writes them (`0:1`, `MIG-<uuid>`) or qualified
 //!   (`nvidia.com/gpu=0:1`);
 //! - the annotation [`ANNOTATION`] (same syntax), for engines whose hook
@@ -45,6 +46,17 @@ pub enum RequestError {
         printable(value)
     )]
     BadAllFlag { name: &'static str, value: String },
+    #[error(
+        "{what}: {:?} is not a MIG profile (expected e.g. any:1g.18gb or any:2c.3g.40gb, as \
+         `mig-cdi-gen list` shows them)",
+        printable(profile)
+    )]
+    BadProfile { what: &'static str, profile: String },
+    #[error(
+        "{sources}: \"any\" picks one free device and cannot be combined with other names \
+         or another profile; ask for one or the other"
+    )]
+    AnyWithOthers { sources: String },
     #[error("{what} is {len} bytes long; a request names one device")]
     TooLong { what: &'static str, len: usize },
     #[error("{what} lists more than {MAX_NAMES} devices; a container gets one MIG device")]
@@ -79,6 +91,10 @@ impl fmt::Display for DeviceRef {
 pub enum Wanted {
     /// `all`: every device of the default kind.
     All,
+    /// `any` / `any:<profile>`: one MIG device no live container holds.
+    Any {
+        profile: Option<String>,
+    },
     Names(Vec<DeviceRef>),
 }
 
@@ -129,6 +145,22 @@ pub fn from_config(
         .map(|(s, _)| s.as_str())
         .collect::<Vec<_>>()
         .join(" and ");
+    let any: Vec<&Wanted> = sources
+        .iter()
+        .map(|(_, w)| w)
+        .filter(|w| matches!(w, Wanted::Any { .. }))
+        .collect();
+    if let Some(first) = any.first() {
+        if any.len() != sources.len() || any.iter().any(|w| w != first) {
+            return Err(RequestError::AnyWithOthers { sources: source });
+        }
+        return Ok(Some(Request {
+            wanted: (*first).clone(),
+            source,
+            mig_config: all_flag(config, MIG_CONFIG_DEVICES)?,
+            mig_monitor: all_flag(config, MIG_MONITOR_DEVICES)?,
+        }));
+    }
     let wanted = if sources.iter().any(|(_, w)| *w == Wanted::All) {
         Wanted::All
     } else {
@@ -208,7 +240,20 @@ pub fn parse_list(value: &str, what: &'static str) -> Result<Option<Wanted>, Req
     match value {
         "" | "void" | "none" => return Ok(None),
         "all" => return Ok(Some(Wanted::All)),
+        "any" => return Ok(Some(Wanted::Any { profile: None })),
         _ => {}
+    }
+    if let Some(profile) = value.strip_prefix("any:") {
+        let profile = profile.trim();
+        if !is_profile(profile) {
+            return Err(RequestError::BadProfile {
+                what,
+                profile: profile.to_string(),
+            });
+        }
+        return Ok(Some(Wanted::Any {
+            profile: Some(profile.to_string()),
+        }));
     }
     let mut names = Vec::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -227,6 +272,17 @@ pub fn parse_list(value: &str, what: &'static str) -> Result<Option<Wanted>, Req
         return Ok(None);
     }
     Ok(Some(Wanted::Names(names)))
+}
+
+/// A profile name as NVML writes them: `1g.18gb`, `2c.3g.40gb`,
+/// `1g.18gb+me`, `1g.10gb+gfx`.
+fn is_profile(text: &str) -> bool {
+    (1..=48).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_digit())
+        && text.contains('g')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-' | '_'))
 }
 
 /// `name` or `vendor/class=name`, with CDI's rules (core's, the same the
@@ -376,6 +432,57 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.wanted, Wanted::All);
+    }
+
+    #[test]
+    fn any_and_any_profile() {
+        let r = from_config(&config(&["NVIDIA_VISIBLE_DEVICES=any"], "{}"), state())
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.wanted, Wanted::Any { profile: None });
+        for (value, profile) in [
+            ("any:1g.18gb", "1g.18gb"),
+            (" any:2c.3g.40gb ", "2c.3g.40gb"),
+        ] {
+            let env = format!("NVIDIA_VISIBLE_DEVICES={value}");
+            let r = from_config(&config(&[&env], "{}"), state())
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                r.wanted,
+                Wanted::Any {
+                    profile: Some(profile.into())
+                }
+            );
+        }
+        for bad in ["any:", "any:../x", "any:1g 18gb", "any:gpu"] {
+            let env = format!("NVIDIA_VISIBLE_DEVICES={bad}");
+            let err = from_config(&config(&[&env], "{}"), state())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("is not a MIG profile"), "{bad}: {err}");
+        }
+        let err = from_config(
+            &config(
+                &["NVIDIA_VISIBLE_DEVICES=any"],
+                r#"{"mig-cdi/devices":"0:1"}"#,
+            ),
+            state(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("cannot be combined"), "{err}");
+        // The same request in two places is one request.
+        let r = from_config(
+            &config(
+                &["NVIDIA_VISIBLE_DEVICES=any:1g.18gb"],
+                r#"{"mig-cdi/devices":"any:1g.18gb"}"#,
+            ),
+            state(),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(matches!(r.wanted, Wanted::Any { .. }));
     }
 
     #[test]

@@ -148,7 +148,7 @@ pub fn load(
     log: &mut Log,
 ) -> Catalog<SpecDevice> {
     let keep = |kind: &str, name: &str| match wanted {
-        Wanted::All => kind == DEFAULT_KIND,
+        Wanted::All | Wanted::Any { .. } => kind == DEFAULT_KIND,
         Wanted::Names(names) => names
             .iter()
             .any(|r| r.name == name && r.kind.as_deref().unwrap_or(DEFAULT_KIND) == kind),
@@ -202,11 +202,12 @@ fn get(catalog: &Catalog<SpecDevice>, device: &DeviceRef) -> Result<SpecDevice, 
     }
 }
 
-/// Resolve the request to exactly one device.
+/// Resolve a named (or `all`) request to exactly one device; `any` is
+/// allocated instead ([`crate::alloc::allocate`]), and here reads as `all`.
 pub fn resolve(catalog: &Catalog<SpecDevice>, request: &Request) -> Result<Resolved, ResolveError> {
     let mut found: Vec<(String, SpecDevice)> = Vec::new();
     match &request.wanted {
-        Wanted::All => {
+        Wanted::All | Wanted::Any { .. } => {
             for name in catalog.names(DEFAULT_KIND) {
                 if let Pick::One { chosen, .. } = catalog.get(DEFAULT_KIND, name) {
                     found.push((name.to_string(), chosen.item.clone()));

@@ -9,6 +9,8 @@
 //! both passed in, so the whole run is tested in memory (see the tests
 //! below) and `main` only picks the real ones.
 
+use crate::alloc::{self, AllocError, Claim};
+use crate::cdi_check;
 use crate::cli::{Action, Settings};
 use crate::container;
 use crate::error::HookError;
@@ -16,9 +18,11 @@ use crate::host::Host;
 use crate::inject::{self, Report};
 use crate::input::{self, Read};
 use crate::kernel::Kernel;
+use crate::lease::{self, Holder, Lease, Ledger};
 use crate::log::Log;
 use crate::plan::{self, PlanInput};
-use crate::resolve;
+use crate::request::Wanted;
+use crate::resolve::{self, Resolved};
 use crate::verify;
 
 /// What a run did: nothing (and why), or the injection's report.
@@ -33,6 +37,7 @@ pub fn run(
     stdin: &[u8],
     host: &dyn Host,
     kernel: &mut dyn Kernel,
+    ledger: &mut dyn Ledger,
     log: &mut Log,
 ) -> Result<Outcome, HookError> {
     let input = match input::read(host, stdin)? {
@@ -46,16 +51,72 @@ pub fn run(
     log.line(format_args!("request: {}", container.request.source));
 
     let catalog = resolve::load(host, &settings.spec_dirs, &container.request.wanted, log);
-    let device = resolve::resolve(&catalog, &container.request)?;
+    let holder = holder(host, input.state.id.as_deref(), input.pid)?;
+    let claim = Claim {
+        holder: &holder,
+        by: "hook",
+        share: settings.share,
+    };
+    let (device, lease) = match &container.request.wanted {
+        Wanted::Any { profile } => {
+            let (candidate, lease) =
+                alloc::allocate(host, ledger, &catalog, profile.as_deref(), &claim)?;
+            (candidate.device, Some(lease))
+        }
+        _ => {
+            let device = resolve::resolve(&catalog, &container.request)?;
+            verify::nodes_only(&device)?;
+            let lease = match alloc::Wanted::of(&device) {
+                Some(wanted) => Some(alloc::claim(host, ledger, &wanted, &claim)?),
+                None => None,
+            };
+            (device, lease)
+        }
+    };
     log.line(format_args!(
-        "resolved {} to {} from {}",
+        "resolved {} to {} from {}; lease: {lease:?}",
         device.names.join(", "),
         device.qualified(),
         device.device.file.display()
     ));
+    let result = inject(settings, &input, &device, host, kernel, log);
+    if let (Err(_), Some(lease)) = (&result, &lease) {
+        // Nothing was given: the device is free again.
+        let _ = alloc::release(ledger, &lease.container, Some(&lease.device));
+    }
+    result
+}
 
-    verify::nodes_only(&device)?;
-    let verified = verify::verify(host, container, &device)?;
+/// The container's holder identity: its id, and its init process.
+fn holder(host: &dyn Host, id: Option<&str>, pid: i32) -> Result<Holder, HookError> {
+    let container = id
+        .filter(|id| !id.is_empty())
+        .ok_or(AllocError::NoContainerId)?
+        .to_string();
+    let start = host.process_start(pid).ok_or_else(|| HookError::Io {
+        op: "read the start time of the container's process from",
+        path: format!("/proc/{pid}/stat").into(),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    })?;
+    Ok(Holder {
+        container,
+        pid,
+        start,
+    })
+}
+
+/// Verify, plan and apply one resolved device.
+fn inject(
+    settings: &Settings,
+    input: &input::Input,
+    device: &Resolved,
+    host: &dyn Host,
+    kernel: &mut dyn Kernel,
+    log: &mut Log,
+) -> Result<Outcome, HookError> {
+    let container = &input.container;
+    verify::nodes_only(device)?;
+    let verified = verify::verify(host, container, device)?;
     let cgroup = verify::cgroup_mode(host, input.pid)?;
     log.line(format_args!(
         "nodes checked against the driver and host /dev under {}; cgroup: {cgroup:?}",
@@ -88,6 +149,147 @@ pub fn run(
         report.created, report.kept, report.cgroup_lines
     ));
     Ok(Outcome::Injected(report))
+}
+
+/// What `verify` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No MIG device in the config (why).
+    Nothing(String),
+    /// One device, leased.
+    Leased(Lease),
+}
+
+/// `verify`: check the config a CDI runtime (or mig-cdi-runtime) made and
+/// lease its one MIG device. Changes nothing in the container.
+pub fn verify_config(
+    settings: &Settings,
+    stdin: &[u8],
+    host: &dyn Host,
+    ledger: &mut dyn Ledger,
+    log: &mut Log,
+) -> Result<Verdict, HookError> {
+    let state = crate::state::State::parse(stdin)?;
+    let (_, config) = match input::config(host, &state.bundle, None)? {
+        Read::Nothing(why) => return Ok(Verdict::Nothing(why)),
+        Read::Request(read) => *read,
+    };
+    let Some(found) = cdi_check::check(host, &config)? else {
+        let why = "no MIG device among the container's device nodes".to_string();
+        log.line(format_args!("{why}"));
+        return Ok(Verdict::Nothing(why));
+    };
+    log.line(format_args!(
+        "verified: one MIG device, {} ({})",
+        found.wanted.name, found.wanted.key
+    ));
+    let holder = holder(host, state.id.as_deref(), state.pid()?)?;
+    let lease = alloc::claim(
+        host,
+        ledger,
+        &found.wanted,
+        &Claim {
+            holder: &holder,
+            by: "verify",
+            share: settings.share,
+        },
+    )?;
+    log.line(format_args!("lease: {lease:?}"));
+    Ok(Verdict::Leased(lease))
+}
+
+/// `poststop`: the container is gone; so are its leases.
+pub fn poststop(stdin: &[u8], ledger: &mut dyn Ledger, log: &mut Log) -> Result<usize, HookError> {
+    let state = crate::state::State::parse(stdin)?;
+    let Some(id) = state.id.as_deref().filter(|id| !id.is_empty()) else {
+        log.line(format_args!("poststop: the state names no container id"));
+        return Ok(0);
+    };
+    let dropped = alloc::release(ledger, id, None)?;
+    log.line(format_args!(
+        "poststop: released {dropped} lease(s) of {id}"
+    ));
+    Ok(dropped)
+}
+
+/// `leases`: the list, as text or JSON.
+pub fn leases(host: &dyn Host, ledger: &dyn Ledger, json: bool) -> Result<String, HookError> {
+    let leases = ledger.snapshot()?;
+    let rows: Vec<(Lease, lease::Liveness)> = leases
+        .into_iter()
+        .map(|l| {
+            let live = lease::liveness(host, &l);
+            (l, live)
+        })
+        .collect();
+    if json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(l, live)| {
+                serde_json::json!({
+                    "device": l.name,
+                    "nodes": l.device,
+                    "profile": l.profile,
+                    "container": l.container,
+                    "pid": l.pid,
+                    "since": lease::rfc3339(l.since),
+                    "by": l.by,
+                    "shared": l.shared,
+                    "stale": !live.is_live(),
+                    "state": live.to_string(),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({"file": ledger.place(), "leases": list});
+        return Ok(serde_json::to_string_pretty(&doc).expect("JSON") + "\n");
+    }
+    if rows.is_empty() {
+        return Ok(format!("no leases ({})\n", ledger.place()));
+    }
+    let table: Vec<[String; 7]> = rows
+        .iter()
+        .map(|(l, live)| {
+            [
+                l.name.clone(),
+                l.device.to_string(),
+                l.profile.clone().unwrap_or_else(|| "-".into()),
+                l.container.clone(),
+                l.pid.to_string(),
+                lease::rfc3339(l.since),
+                if l.shared {
+                    format!("{live}, shared")
+                } else {
+                    live.to_string()
+                },
+            ]
+        })
+        .collect();
+    let header = [
+        "DEVICE",
+        "NODES",
+        "PROFILE",
+        "CONTAINER",
+        "PID",
+        "SINCE",
+        "STATE",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(header.map(String::from)).chain(table) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// What a container stage did.

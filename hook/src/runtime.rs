@@ -35,12 +35,17 @@ use mig_cdi_core::cdi::view::OtherEdits;
 use mig_cdi_core::cgroup;
 use serde_json::{json, Value};
 
+use mig_cdi_core::cdi::render::HOOK_ENV;
+
+use crate::alloc::{self, Claim};
 use crate::error::HookError;
 use crate::host::Host;
 use crate::input::{self, Read};
+use crate::lease::{Holder, Ledger};
 use crate::log::Log;
 use crate::plan::{self, Rules};
-use crate::resolve;
+use crate::request::Wanted;
+use crate::resolve::{self, Resolved};
 use crate::verify::{self, CheckedNode};
 
 /// Default configuration file.
@@ -60,9 +65,13 @@ container's environment, the annotation mig-cdi/devices, or cdi.k8s.io/*
 annotations naming nvidia.com devices. It checks what mig-cdi-hook checks
 (one MIG device, the spec against the live driver, CAP_SYS_ADMIN for
 NVIDIA_MIG_CONFIG/MONITOR_DEVICES, device rules that would open other
-instances), adds linux.devices, linux.resources.devices allow rules and the
-spec's env, mounts and hooks, replaces config.json atomically and runs the
-real runtime with the same arguments. Anything else passes through.
+instances, that no other live container holds the device), leases it,
+adds linux.devices, linux.resources.devices allow rules, the spec's env,
+mounts and hooks, and mig-cdi-hook's verify (createRuntime) and poststop
+hooks, replaces config.json atomically and runs the real runtime with the
+same arguments. NVIDIA_VISIBLE_DEVICES=any or any:<profile> picks a free MIG
+device. `delete` releases the container's leases. Anything else passes
+through.
 
 SETTINGS (first found wins: option, environment, config file, default):
     --mig-cdi-runtime PATH    MIG_CDI_RUNTIME    runtime = PATH   the real runtime (runc)
@@ -70,6 +79,9 @@ SETTINGS (first found wins: option, environment, config file, default):
                               (colon-separated)                   (/etc/cdi, /var/run/cdi)
     --mig-cdi-root DIR        MIG_CDI_ROOT       root = DIR       host root of /proc and /dev (/)
     --mig-cdi-log FILE        MIG_CDI_LOG        log = FILE       debug trail
+    --mig-cdi-state-dir DIR   MIG_CDI_STATE_DIR  state-dir = DIR  leases (/run/mig-cdi)
+    --mig-cdi-share           MIG_CDI_SHARE=1    share = true     give a named device that
+                                                                  another container holds
     --mig-cdi-config FILE     MIG_CDI_RUNTIME_CONFIG              the config file
                               (default: <this program's path>.conf if it exists, else
                               /etc/mig-cdi/runtime.conf; `key = value` lines, # comments)
@@ -90,6 +102,10 @@ pub struct RuntimeSettings {
     pub spec_dirs: Vec<PathBuf>,
     pub root: PathBuf,
     pub log: Option<PathBuf>,
+    /// Where leases are kept.
+    pub state_dir: PathBuf,
+    /// Give a named device another live container holds.
+    pub share: bool,
 }
 
 /// The wrapper's command line, split.
@@ -102,6 +118,9 @@ pub struct Invocation {
     pub command: Option<String>,
     /// The bundle of `create`/`run` (default: the working directory).
     pub bundle: PathBuf,
+    /// The container id of `create`, `run` and `delete` (their last
+    /// argument).
+    pub container: Option<String>,
     /// `--log FILE` and whether `--log-format json`.
     pub runtime_log: Option<(PathBuf, bool)>,
     pub help: bool,
@@ -148,6 +167,8 @@ impl Invocation {
         let mut flag_root = None;
         let mut flag_log = None;
         let mut flag_config = None;
+        let mut flag_state = None;
+        let mut flag_share = false;
         let mut help = false;
         while let Some(arg) = args.peek() {
             let Some(text) = arg.to_str().filter(|t| t.starts_with("--mig-cdi-")) else {
@@ -157,6 +178,10 @@ impl Invocation {
             args.next();
             if text == "--mig-cdi-help" {
                 help = true;
+                continue;
+            }
+            if text == "--mig-cdi-share" {
+                flag_share = true;
                 continue;
             }
             let (flag, value) = match text.split_once('=') {
@@ -172,6 +197,7 @@ impl Invocation {
                 "--mig-cdi-root" => flag_root = Some(PathBuf::from(value)),
                 "--mig-cdi-log" => flag_log = Some(PathBuf::from(value)),
                 "--mig-cdi-config" => flag_config = Some(PathBuf::from(value)),
+                "--mig-cdi-state-dir" => flag_state = Some(PathBuf::from(value)),
                 other => return Err(usage(format!("unknown option {other}"))),
             }
         }
@@ -191,9 +217,12 @@ impl Invocation {
                 .collect()
         };
         for (key, _) in &file {
-            if !matches!(key.as_str(), "runtime" | "spec-dir" | "root" | "log") {
+            if !matches!(
+                key.as_str(),
+                "runtime" | "spec-dir" | "root" | "log" | "state-dir" | "share"
+            ) {
                 return Err(usage(format!(
-                    "{}: unknown setting {key:?} (runtime, spec-dir, root, log)",
+                    "{}: unknown setting {key:?} (runtime, spec-dir, root, log, state-dir, share)",
                     config_path.display()
                 )));
             }
@@ -222,17 +251,42 @@ impl Invocation {
             .or_else(|| env("MIG_CDI_LOG").map(PathBuf::from))
             .or_else(|| from_file("log").pop().map(PathBuf::from));
 
+        let state_dir = flag_state
+            .or_else(|| env("MIG_CDI_STATE_DIR").map(PathBuf::from))
+            .or_else(|| from_file("state-dir").pop().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(crate::lease::DEFAULT_STATE_DIR));
+        if !state_dir.is_absolute() {
+            return Err(usage(format!(
+                "the state dir {} must be an absolute path",
+                state_dir.display()
+            )));
+        }
+        let yes = |v: &str| matches!(v.trim(), "1" | "true" | "yes");
+        let share = flag_share
+            || env("MIG_CDI_SHARE").is_some_and(|v| yes(&v.to_string_lossy()))
+            || from_file("share").pop().is_some_and(|v| yes(&v));
+
         let (command, bundle, runtime_log) = split(&args);
+        let container = match command.as_deref() {
+            Some("create" | "run" | "delete") => args
+                .last()
+                .map(|a| a.to_string_lossy().into_owned())
+                .filter(|a| !a.starts_with('-') && Some(a.as_str()) != command.as_deref()),
+            _ => None,
+        };
         Ok(Self {
             settings: RuntimeSettings {
                 runtime,
                 spec_dirs,
                 root,
                 log,
+                state_dir,
+                share,
             },
             args,
             command,
             bundle,
+            container,
             runtime_log,
             help,
         })
@@ -296,11 +350,24 @@ pub enum Edited {
     Device { name: String, nodes: Vec<String> },
 }
 
-/// Check the request of `bundle/config.json` and write its device in.
+/// How the wrapper leases: who holds, where, and which hooks carry it on.
+pub struct LeaseSettings<'a> {
+    pub holder: &'a Holder,
+    pub share: bool,
+    pub state_dir: &'a Path,
+    /// Absolute path of this program, for the config's hooks.
+    pub exe: &'a Path,
+}
+
+/// Check the request of `bundle/config.json`, lease its device, and write
+/// the device in. On any refusal after the lease, the lease is dropped
+/// again and `config.json` is untouched.
 pub fn edit_bundle(
     host: &dyn Host,
     spec_dirs: &[PathBuf],
     bundle: &Path,
+    ledger: &mut dyn Ledger,
+    leasing: &LeaseSettings<'_>,
     log: &mut Log,
 ) -> Result<Edited, HookError> {
     let (bytes, config) = match input::config(host, bundle, None)? {
@@ -311,9 +378,63 @@ pub fn edit_bundle(
         return Ok(Edited::Untouched("no MIG device requested".into()));
     };
     log.line(format_args!("request: {}", container.request.source));
+    if leasing.holder.container.is_empty() {
+        return Err(alloc::AllocError::NoContainerId.into());
+    }
+    if !leasing.exe.is_absolute() {
+        return Err(HookError::Usage(
+            "cannot tell this program's own path (for the lease hooks); run it by an absolute \
+             path"
+                .into(),
+        ));
+    }
     let catalog = resolve::load(host, spec_dirs, &container.request.wanted, log);
-    let device = resolve::resolve(&catalog, &container.request)?;
-    let verified = verify::verify(host, &container, &device)?;
+    let claim = Claim {
+        holder: leasing.holder,
+        by: "runtime",
+        share: leasing.share,
+    };
+    let (device, lease) = match &container.request.wanted {
+        Wanted::Any { profile } => {
+            let (candidate, lease) =
+                alloc::allocate(host, ledger, &catalog, profile.as_deref(), &claim)?;
+            (candidate.device, Some(lease))
+        }
+        _ => {
+            let device = resolve::resolve(&catalog, &container.request)?;
+            let lease = match alloc::Wanted::of(&device) {
+                Some(wanted) => Some(alloc::claim(host, ledger, &wanted, &claim)?),
+                None => None,
+            };
+            (device, lease)
+        }
+    };
+    log.line(format_args!("lease: {lease:?}"));
+    let result = write_device(
+        host,
+        bundle,
+        &bytes,
+        &container,
+        &device,
+        leasing,
+        lease.is_some(),
+    );
+    if let (Err(_), Some(lease)) = (&result, &lease) {
+        let _ = alloc::release(ledger, &lease.container, Some(&lease.device));
+    }
+    result
+}
+
+fn write_device(
+    host: &dyn Host,
+    bundle: &Path,
+    bytes: &[u8],
+    container: &input::Container,
+    device: &Resolved,
+    leasing: &LeaseSettings<'_>,
+    leased: bool,
+) -> Result<Edited, HookError> {
+    let verified = verify::verify(host, container, device)?;
     plan::check_rules(&Rules {
         nodes: &verified.nodes,
         rules: &container.rules,
@@ -323,7 +444,7 @@ pub fn edit_bundle(
         management_minors: &verified.management_minors,
     })?;
     let mut value: Value =
-        serde_json::from_str(&String::from_utf8_lossy(&bytes)).map_err(|err| {
+        serde_json::from_str(&String::from_utf8_lossy(bytes)).map_err(|err| {
             input::InputError::Config {
                 path: bundle.join("config.json"),
                 at: input::position(&err),
@@ -334,6 +455,12 @@ pub fn edit_bundle(
     other.env.extend(own.env.iter().cloned());
     other.mounts.extend(own.mounts.iter().cloned());
     other.hooks.extend(own.hooks.iter().cloned());
+    // The spec's own lease hooks may name another state dir: the
+    // wrapper's leases are carried by hooks of its own settings.
+    other.hooks.retain(|h| !alloc::is_lease_hook(h));
+    if leased {
+        other.hooks.extend(lease_hooks(leasing));
+    }
     apply_edits(&mut value, &verified.nodes, &container.rules, &other).map_err(|why| {
         HookError::Usage(format!(
             "cannot add {} to {}: {why}",
@@ -346,6 +473,33 @@ pub fn edit_bundle(
         name: device.qualified(),
         nodes: verified.nodes.iter().map(|n| n.path.clone()).collect(),
     })
+}
+
+/// `verify` at createRuntime moves the lease from this process (which
+/// becomes the real runtime's `create`) to the container's own process;
+/// `poststop` ends it when the runtime deletes the container.
+fn lease_hooks(leasing: &LeaseSettings<'_>) -> Vec<Value> {
+    ["verify", "poststop"]
+        .into_iter()
+        .zip(["createRuntime", "poststop"])
+        .map(|(stage, hook_name)| {
+            let mut args = vec![
+                "mig-cdi-hook".to_string(),
+                stage.to_string(),
+                "--state-dir".to_string(),
+                leasing.state_dir.display().to_string(),
+            ];
+            if leasing.share {
+                args.push("--share".into());
+            }
+            json!({
+                "hookName": hook_name,
+                "path": leasing.exe.display().to_string(),
+                "args": args,
+                "env": [HOOK_ENV],
+            })
+        })
+        .collect()
 }
 
 /// The CDI edits of one device, applied to an OCI config as a CDI runtime
@@ -548,29 +702,9 @@ pub fn log_error(runtime_log: &Option<(PathBuf, bool)>, message: &str) {
     }
 }
 
-/// The time as RFC 3339 in UTC, to the second (no date crate for one
-/// timestamp).
+/// The time as RFC 3339 in UTC, to the second.
 fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    crate::lease::rfc3339(crate::lease::now())
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ pub struct State {
     pub pid: Option<i64>,
     /// Absolute path of the bundle (config.json lives there).
     pub bundle: PathBuf,
+    /// The container's id, which its leases are recorded under.
+    #[serde(default)]
+    pub id: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
     /// The value of the `mig-cdi/devices` annotation, the only one kept.

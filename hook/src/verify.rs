@@ -31,6 +31,7 @@ use mig_cdi_core::paths::{
     cap_node_path, classify, CapKey, NodePath, CAPS_MAJOR_NAME, NVIDIA_MAJOR_NAME,
 };
 
+use crate::alloc;
 use crate::cgroupfs;
 use crate::config::CapSpelling;
 use crate::host::{DriverView, Host};
@@ -288,19 +289,29 @@ pub fn verify(
 pub fn nodes_only(device: &Resolved) -> Result<(), VerifyError> {
     let spec = &device.device;
     let mut what = Vec::new();
+    // The device's profile and our own lease hooks are for the hook
+    // itself (which records the lease), not edits to apply.
+    let hooks = spec
+        .edits
+        .hooks
+        .iter()
+        .chain(&spec.spec_edits.hooks)
+        .filter(|h| !alloc::is_lease_hook(h))
+        .count();
+    let env = spec
+        .edits
+        .env
+        .iter()
+        .filter(|e| !alloc::is_profile_env(e))
+        .count()
+        + spec.spec_edits.env.len();
     for (count, name) in [
         (
             spec.edits.mounts.len() + spec.spec_edits.mounts.len(),
             "mounts",
         ),
-        (
-            spec.edits.hooks.len() + spec.spec_edits.hooks.len(),
-            "hooks",
-        ),
-        (
-            spec.edits.env.len() + spec.spec_edits.env.len(),
-            "environment variables",
-        ),
+        (hooks, "hooks"),
+        (env, "environment variables"),
     ] {
         if count > 0 {
             what.push(format!("{count} {name}"));

@@ -10,8 +10,9 @@ use mig_cdi_hook::error::HookError;
 use mig_cdi_hook::host::fake::{FakeFile, FakeHost};
 use mig_cdi_hook::kernel::recording::{Op, Recording};
 use mig_cdi_hook::kernel::Entry;
+use mig_cdi_hook::lease::{DeviceKey, MemoryLedger};
 use mig_cdi_hook::log::Log;
-use mig_cdi_hook::run::{run, Outcome};
+use mig_cdi_hook::run::{poststop, run, Outcome};
 use serde_json::{json, Value};
 
 const BUNDLE: &str = "/run/bundle";
@@ -68,11 +69,16 @@ struct Case {
     host: FakeHost,
     kernel: Recording,
     settings: Settings,
+    ledger: MemoryLedger,
+    /// The container id and init pid of the next run.
+    id: String,
+    pid: i32,
 }
 
 impl Case {
     fn new(config: Value) -> Self {
         let mut host = FakeHost::h200();
+        host.processes.insert(4242, 77);
         host.write("/etc/cdi/nvidia.com-gpu.json", spec().to_string());
         host.write(format!("{BUNDLE}/config.json"), config.to_string());
         let mut kernel = Recording::default();
@@ -83,19 +89,51 @@ impl Case {
             host,
             kernel,
             settings,
+            ledger: MemoryLedger::default(),
+            id: "c1".into(),
+            pid: 4242,
         }
     }
 
+    /// The next run is another container, with its own live process.
+    fn next_container(&mut self, id: &str, pid: i32) {
+        self.id = id.into();
+        self.pid = pid;
+        self.host.processes.insert(pid, 1000 + pid as u64);
+        self.kernel.ops.clear();
+        self.kernel.entries.retain(|k, _| k == "dev");
+    }
+
     fn run(&mut self) -> Result<Outcome, HookError> {
-        let state = json!({"ociVersion": "1.0.2", "id": "c1", "status": "creating",
-            "pid": 4242, "bundle": BUNDLE});
+        let state = json!({"ociVersion": "1.0.2", "id": self.id, "status": "creating",
+            "pid": self.pid, "bundle": BUNDLE});
         run(
             &self.settings,
             state.to_string().as_bytes(),
             &self.host,
             &mut self.kernel,
+            &mut self.ledger,
             &mut Log::none(),
         )
+    }
+
+    fn stop(&mut self, id: &str) -> usize {
+        let state = json!({"ociVersion": "1.0.2", "id": id, "status": "stopped", "bundle": BUNDLE});
+        poststop(
+            state.to_string().as_bytes(),
+            &mut self.ledger,
+            &mut Log::none(),
+        )
+        .unwrap()
+    }
+
+    /// `(container, device caps)` of each lease.
+    fn leases(&self) -> Vec<(String, Vec<u32>)> {
+        self.ledger
+            .leases
+            .iter()
+            .map(|l| (l.container.clone(), l.device.caps.clone()))
+            .collect()
     }
 
     /// Refused by `stage`, with `needle` in the message, nothing changed.
@@ -301,4 +339,86 @@ fn apply_stage_refusal_rolls_back() {
         case.kernel.entries.keys().collect::<Vec<_>>(),
         [Path::new("dev").to_str().unwrap()]
     );
+}
+
+#[test]
+fn an_injection_is_leased_and_poststop_ends_it() {
+    let mut case = Case::new(config(&["NVIDIA_VISIBLE_DEVICES=0:0"], rules_for_0_0()));
+    case.run().expect("injected");
+    let lease = &case.ledger.leases[0];
+    assert_eq!(
+        lease.device,
+        DeviceKey {
+            gpu: 0,
+            caps: vec![12, 13]
+        }
+    );
+    assert_eq!(
+        (lease.container.as_str(), lease.pid, lease.start),
+        ("c1", 4242, 77)
+    );
+    assert_eq!(lease.name, "nvidia.com/gpu=0:0");
+    assert_eq!(lease.by, "hook");
+    // Run again for the same container (a retried hook): the same lease.
+    case.run().expect("injected again");
+    assert_eq!(case.ledger.leases.len(), 1);
+    assert_eq!(case.stop("c1"), 1);
+    assert!(case.leases().is_empty());
+}
+
+#[test]
+fn a_device_another_live_container_holds_is_refused_naming_it() {
+    let mut case = Case::new(config(&["NVIDIA_VISIBLE_DEVICES=0:0"], rules_for_0_0()));
+    case.run().expect("injected");
+    case.next_container("c2", 5000);
+    let text = case.refused(
+        "lease",
+        "nvidia.com/gpu=0:0 is held by container c1 (pid 4242",
+    );
+    assert!(text.contains("NVIDIA_VISIBLE_DEVICES=any"), "{text}");
+    // With sharing allowed by the operator, it is given, marked shared.
+    case.settings.share = true;
+    case.run().expect("shared");
+    assert!(case.ledger.leases[1].shared);
+    // Once c1's process is gone, c3 gets it without sharing.
+    case.settings.share = false;
+    case.host.processes.remove(&4242);
+    case.host.processes.remove(&5000);
+    case.next_container("c3", 6000);
+    case.run().expect("free again");
+    assert_eq!(case.leases(), [("c3".to_string(), vec![12, 13])]);
+}
+
+#[test]
+fn any_picks_the_first_free_device_and_a_later_refusal_frees_it() {
+    let mut case = Case::new(config(&["NVIDIA_VISIBLE_DEVICES=any"], rules_for_0_0()));
+    case.run().expect("0:0 allocated");
+    assert_eq!(case.leases(), [("c1".to_string(), vec![12, 13])]);
+    // The next container gets 0:1, but its rules (for 0:0) open another
+    // instance: refused at plan, and 0:1 is free again.
+    case.next_container("c2", 5000);
+    case.refused("plan", "voids MIG isolation");
+    assert_eq!(case.leases(), [("c1".to_string(), vec![12, 13])]);
+    // After c1 stops, `any` gives c2 the first device.
+    case.stop("c1");
+    case.run().expect("0:0 again");
+    assert_eq!(case.leases(), [("c2".to_string(), vec![12, 13])]);
+    // Nothing free: refused, naming the holder.
+    case.next_container("c3", 6000);
+    case.host.write(
+        format!("{BUNDLE}/config.json"),
+        config(&["NVIDIA_VISIBLE_DEVICES=any"], rules_for_0_0()).to_string(),
+    );
+    case.ledger.leases.push(mig_cdi_hook::lease::Lease {
+        device: DeviceKey {
+            gpu: 0,
+            caps: vec![21, 22],
+        },
+        container: "c9".into(),
+        pid: 6000,
+        start: 7000,
+        ..case.ledger.leases[0].clone()
+    });
+    let text = case.refused("lease", "no free MIG device: 2 exist");
+    assert!(text.contains("0:0 (container c2, pid 5000)"), "{text}");
 }
