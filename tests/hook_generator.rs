@@ -71,11 +71,14 @@ fn every_generated_mig_device_by_every_name() {
         devices.len() >= 2,
         "the h200-mig machine has several MIG devices: {devices:?}"
     );
+    let state = tempfile::tempdir().unwrap();
     let args = vec![
         "--root".to_string(),
         machine.root.display().to_string(),
         "--spec-dir".to_string(),
         cdi.path().display().to_string(),
+        "--state-dir".to_string(),
+        state.path().display().to_string(),
     ];
     eprintln!(
         "devices by names: {:?}",

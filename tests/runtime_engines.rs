@@ -89,10 +89,23 @@ fn runc_and_crun_get_the_device_from_the_bundle() {
                 .any(|d| d["path"] == "/dev/nvidia-caps/nvidia-cap12"),
             "{runtime:?}: {devices:?}"
         );
-        assert!(
-            config["hooks"]["createRuntime"].is_null(),
-            "no hook is added"
-        );
+        // The lease moves to the container's process at createRuntime and
+        // ends at poststop, through our own hooks: absolute path, explicit
+        // env, the wrapper's state dir.
+        for (stage, arg) in [("createRuntime", "verify"), ("poststop", "poststop")] {
+            let hooks = config["hooks"][stage].as_array().unwrap();
+            assert_eq!(hooks.len(), 1, "{runtime:?} {stage}: {hooks:?}");
+            let hook = &hooks[0];
+            assert!(Path::new(hook["path"].as_str().unwrap()).is_absolute());
+            assert_eq!(hook["args"][1], arg);
+            assert_eq!(hook["args"][3], machine.state.display().to_string());
+            assert!(!hook["env"].as_array().unwrap().is_empty());
+        }
+        // runc and crun ran poststop: no lease is left.
+        let leases: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(machine.state.join("leases.json")).unwrap())
+                .unwrap();
+        assert_eq!(leases["leases"], serde_json::json!([]), "{runtime:?}");
     }
 }
 

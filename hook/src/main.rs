@@ -108,6 +108,7 @@ fn runtime_main(args: Vec<OsString>, beside: Option<std::path::PathBuf>) -> Exit
                 holder: &holder,
                 share: settings.share,
                 state_dir: &settings.state_dir,
+                root: &settings.root,
                 exe: &exe,
             };
             match runtime::edit_bundle(

@@ -355,6 +355,9 @@ pub struct LeaseSettings<'a> {
     pub holder: &'a Holder,
     pub share: bool,
     pub state_dir: &'a Path,
+    /// The host root the wrapper reads the driver under (`--root` of the
+    /// hooks).
+    pub root: &'a Path,
     /// Absolute path of this program, for the config's hooks.
     pub exe: &'a Path,
 }
@@ -489,6 +492,10 @@ fn lease_hooks(leasing: &LeaseSettings<'_>) -> Vec<Value> {
                 "--state-dir".to_string(),
                 leasing.state_dir.display().to_string(),
             ];
+            if leasing.root != Path::new("/") {
+                args.push("--root".into());
+                args.push(leasing.root.display().to_string());
+            }
             if leasing.share {
                 args.push("--share".into());
             }

@@ -81,6 +81,9 @@ pub struct Machine {
     _dir: tempfile::TempDir,
     pub root: PathBuf,
     pub cdi: PathBuf,
+    /// The hook's and the runtime's lease state (a folder per machine:
+    /// tests running at once never share leases).
+    pub state: PathBuf,
 }
 
 impl Machine {
@@ -127,6 +130,7 @@ impl Machine {
             copy(rel);
         }
         let machine = Self {
+            state: dir.path().join("state"),
             _dir: dir,
             root,
             cdi,
@@ -172,6 +176,8 @@ impl Machine {
             self.root.display().to_string(),
             "--spec-dir".into(),
             self.cdi.display().to_string(),
+            "--state-dir".into(),
+            self.state.display().to_string(),
         ]
     }
 }
@@ -327,10 +333,11 @@ pub fn install_runtime(dir: &Path, real: Runtime, machine: &Machine) -> PathBuf 
     std::fs::write(
         dir.join("mig-cdi-runtime.conf"),
         format!(
-            "runtime = {}\nroot = {}\nspec-dir = {}\n",
+            "runtime = {}\nroot = {}\nspec-dir = {}\nstate-dir = {}\n",
             real.path(),
             machine.root.display(),
-            machine.cdi.display()
+            machine.cdi.display(),
+            machine.state.display()
         ),
     )
     .unwrap();
@@ -445,9 +452,14 @@ pub struct Bundle {
 /// The hook entry from `examples/hooks/oci/config-hooks.json`, pointed at
 /// the built binary, with extra arguments.
 pub fn example_hook_entry(extra: &[String]) -> Value {
+    example_entry("createRuntime", extra)
+}
+
+/// The example's entry for `stage` (`createRuntime`, `poststop`).
+pub fn example_entry(stage: &str, extra: &[String]) -> Value {
     let file = paths::repo_root().join("examples/hooks/oci/config-hooks.json");
     let hooks: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    let mut entry = hooks["createRuntime"][0].clone();
+    let mut entry = hooks[stage][0].clone();
     entry["path"] = json!(support::bin("mig-cdi-hook"));
     let args = entry["args"].as_array_mut().unwrap();
     args.extend(extra.iter().map(|a| json!(a)));
@@ -483,6 +495,14 @@ impl Bundle {
     /// Install the example hook entry at `stage` with `extra` arguments.
     pub fn hook(&mut self, stage: &str, extra: &[String]) -> &mut Self {
         self.config["hooks"][stage] = json!([example_hook_entry(extra)]);
+        self
+    }
+
+    /// Install both example entries: createRuntime (inject) and poststop
+    /// (release the lease), with `extra` arguments.
+    pub fn hooks_with_release(&mut self, extra: &[String]) -> &mut Self {
+        self.config["hooks"]["createRuntime"] = json!([example_entry("createRuntime", extra)]);
+        self.config["hooks"]["poststop"] = json!([example_entry("poststop", extra)]);
         self
     }
 
