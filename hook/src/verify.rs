@@ -23,6 +23,7 @@
 use std::fmt;
 use std::path::{Component, Path};
 
+use mig_cdi_core::cdi::render::PROFILE_ENV;
 use mig_cdi_core::cdi::view::SpecNode;
 use mig_cdi_core::cgroup::Access;
 use mig_cdi_core::driver::{Capability, DriverError};
@@ -284,9 +285,18 @@ pub fn verify(
 
 /// The hook makes device nodes only: a device whose spec also gives
 /// mounts, hooks or environment is refused, naming them (the runtime
-/// wrapper and CDI runtimes apply those).
+/// wrapper and CDI runtimes apply those). The generator's own
+/// `MIG_CDI_PROFILE` on a device does not count: it only says the profile,
+/// which the container can do without.
 pub fn nodes_only(device: &Resolved) -> Result<(), VerifyError> {
     let spec = &device.device;
+    let profile = format!("{PROFILE_ENV}=");
+    let device_env = spec
+        .edits
+        .env
+        .iter()
+        .filter(|e| !e.starts_with(&profile))
+        .count();
     let mut what = Vec::new();
     for (count, name) in [
         (
@@ -298,7 +308,7 @@ pub fn nodes_only(device: &Resolved) -> Result<(), VerifyError> {
             "hooks",
         ),
         (
-            spec.edits.env.len() + spec.spec_edits.env.len(),
+            device_env + spec.spec_edits.env.len(),
             "environment variables",
         ),
     ] {
@@ -834,5 +844,18 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("runc ignores"), "{err}");
+    }
+
+    #[test]
+    fn the_generators_profile_env_is_no_edit_a_hook_must_refuse() {
+        let mut resolved = mig_device(12, 13);
+        resolved.device.edits.env = vec!["MIG_CDI_PROFILE=1g.18gb".into()];
+        assert!(nodes_only(&resolved).is_ok());
+        resolved.device.edits.env.push("LD_PRELOAD=/x.so".into());
+        let err = nodes_only(&resolved).unwrap_err().to_string();
+        assert!(err.contains("1 environment variables"), "{err}");
+        resolved.device.edits.env.truncate(1);
+        resolved.device.spec_edits.env = vec!["MIG_CDI_PROFILE=1g.18gb".into()];
+        assert!(nodes_only(&resolved).is_err(), "only a device's own counts");
     }
 }
