@@ -2,7 +2,8 @@
 //! `mig-cdi-gen generate` wrote for a simulated machine, and the container
 //! gets exactly the device's nodes, with the right numbers, allowed by the
 //! device cgroup (opening one gives ENXIO: allowed, no driver) and nothing
-//! of the other MIG devices. The same nodes through `docker-args` flags.
+//! of the other MIG devices, and `MIG_CDI_PROFILE` set to a MIG device's
+//! profile. The same nodes through `docker-args` flags.
 //! And when podman can only say "unresolvable CDI devices", our `validate`
 //! says why.
 //!
@@ -101,6 +102,7 @@ for f in "$@"; do
     echo "$f absent"
   fi
 done
+echo "profile: ${MIG_CDI_PROFILE-unset}"
 echo "caps: $(ls /dev/nvidia-caps 2>/dev/null | tr '\n' ' ')"
 echo "gpus: $(cd /dev && ls -d nvidia[0-9]* 2>/dev/null | tr '\n' ' ')"
 for f in /dev/nvidia-caps/*; do
@@ -184,6 +186,8 @@ fn podman_gives_a_mig_device_exactly_its_nodes() {
         let out = podman_run(&["--device".into(), spec.device(name)], &MIG_0_1_PATHS);
         assert_mig_0_1_view(&out);
         let stdout = text(&out.stdout);
+        // The spec's env names the device's profile (what `list` says).
+        assert!(stdout.contains("profile: 2g.20gb\n"), "{stdout}");
         for absent in &MIG_0_1_PATHS[6..] {
             assert!(
                 stdout.contains(&format!("{absent} absent\n")),
@@ -241,6 +245,7 @@ fn podman_gives_a_whole_gpu_its_node() {
         stdout.contains("caps: \n") && stdout.contains("gpus: nvidia0 \n"),
         "{stdout}"
     );
+    assert!(stdout.contains("profile: unset\n"), "{stdout}");
 }
 
 #[test]

@@ -81,7 +81,7 @@ fn mig_device_nodes_permissions_and_modes() {
         json,
         serde_json::json!({
             "name": "0:0",
-            "containerEdits": {"deviceNodes": [
+            "containerEdits": {"env": ["MIG_CDI_PROFILE=1g.18gb"], "deviceNodes": [
                 {"path": "/dev/nvidia1", "type": "c", "major": 195, "minor": 1,
                  "fileMode": 0o666, "permissions": "rw"},
                 {"path": "/dev/nvidia-caps/nvidia-cap147", "type": "c", "major": 241,
@@ -110,6 +110,52 @@ fn mig_device_nodes_permissions_and_modes() {
             assert_eq!(node.host_path, None);
         }
     }
+}
+
+#[test]
+fn each_mig_device_names_its_profile_and_a_whole_gpu_gets_no_env() {
+    use mig_cdi_core::cdi::render::PROFILE_ENV;
+    use mig_cdi_core::nodes::DeviceKind;
+    let mut inventory = two_gpus();
+    if let DeviceKind::Mig { profile, .. } = &mut inventory.devices[1].kind {
+        *profile = "2c.3g.40gb".into();
+    }
+    for strategies in [NameStrategy::DEFAULT.to_vec(), vec![NameStrategy::Uuid]] {
+        let spec = render(
+            &inventory,
+            &RenderOptions {
+                strategies,
+                ..RenderOptions::default()
+            },
+        );
+        let env = |name: &str| {
+            let device = spec.devices.iter().find(|d| d.name == name).unwrap();
+            device.container_edits.env.clone()
+        };
+        assert_eq!(PROFILE_ENV, "MIG_CDI_PROFILE");
+        assert_eq!(
+            env("MIG-aaaaaaaa-0000-0000-0000-000000000001"),
+            ["MIG_CDI_PROFILE=1g.18gb"]
+        );
+        assert_eq!(
+            env("MIG-aaaaaaaa-0000-0000-0000-000000000002"),
+            ["MIG_CDI_PROFILE=2c.3g.40gb"]
+        );
+        assert!(env("GPU-bbbbbbbb-0000-0000-0000-000000000000").is_empty());
+        // Nothing spec-wide, and no hooks unless asked for.
+        assert!(spec.container_edits.env.is_empty());
+        assert!(spec
+            .devices
+            .iter()
+            .all(|d| d.container_edits.hooks.is_empty()));
+        assert_valid(&spec);
+    }
+    // Env in device edits is a 0.3.0 feature: uuid names alone stay 0.3.0.
+    let uuid_only = RenderOptions {
+        strategies: vec![NameStrategy::Uuid],
+        ..RenderOptions::default()
+    };
+    assert_eq!(render(&inventory, &uuid_only).cdi_version, "0.3.0");
 }
 
 #[test]

@@ -18,7 +18,13 @@
 //!   it opens them read-only), and `m` (mknod) is never given.
 //! - The control nodes go once into the spec-level edits.
 //! - `hostPath` only when the driver's /dev is under another root.
-//! - No environment: the nodes are the whole interface.
+//! - One environment variable per MIG device, [`PROFILE_ENV`]`=<profile>`
+//!   (`MIG_CDI_PROFILE=1g.18gb`, the profile as NVML and `list` name it).
+//!   It names the device's profile, so the hook can allocate "any free MIG
+//!   device of profile P" from the spec alone, and the program inside can
+//!   see what it got. Env in device edits is a 0.3.0 feature: the declared
+//!   version stays the lowest that fits (0.5.0 for names like `0:1`). A
+//!   GPU with MIG disabled gets no env: its nodes are the whole interface.
 //! - With the driver's files ([`DriverEdits`]): read-only bind mounts
 //!   (`ro`, `nosuid`, `nodev`, `bind`) of the libraries, utilities,
 //!   sockets and firmware at their paths under the driver root, and two
@@ -112,6 +118,9 @@ pub struct DriverEdits {
     pub hook_path: String,
 }
 
+/// The variable each MIG device's edits set to its profile
+/// (`MIG_CDI_PROFILE=1g.18gb`).
+pub const PROFILE_ENV: &str = "MIG_CDI_PROFILE";
 /// The environment every hook we write runs with (never the container's).
 pub const HOOK_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Mount options of every driver file.
@@ -259,10 +268,13 @@ pub fn render(inventory: &Inventory, options: &RenderOptions) -> Spec {
         let mut node_list: Vec<&nodes::DeviceNode> = device.nodes.iter().collect();
         node_list.sort_by(|a, b| (a.role, &a.path).cmp(&(b.role, &b.path)));
         node_list.dedup_by(|a, b| a.path == b.path);
-        let edits = ContainerEdits {
+        let mut edits = ContainerEdits {
             device_nodes: node_list.iter().map(|n| spec_node(n, dev_root)).collect(),
             ..ContainerEdits::default()
         };
+        if let DeviceKind::Mig { profile, .. } = &device.kind {
+            edits.env.push(format!("{PROFILE_ENV}={profile}"));
+        }
         for strategy in &strategies {
             devices.push(Device {
                 name: strategy.name(device),
