@@ -178,6 +178,7 @@ fn settings(host: &HostArgs, args: &GenerateArgs) -> Result<Settings> {
             strategies: args.strategies.iter().map(|&s| s.into()).collect(),
             dev_root: host.host_path_root()?,
             driver: None,
+            verify_hook: None,
         },
         format,
         target,

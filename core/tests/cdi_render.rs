@@ -159,6 +159,52 @@ fn each_mig_device_names_its_profile_and_a_whole_gpu_gets_no_env() {
 }
 
 #[test]
+fn a_verify_hook_gives_each_mig_device_its_verify_and_release_hooks() {
+    use mig_cdi_core::cdi::render::{VerifyHook, HOOK_ENV};
+    for (state_dir, extra) in [
+        (None, vec![]),
+        (Some("/run/mig-cdi"), vec!["--state-dir", "/run/mig-cdi"]),
+    ] {
+        let options = RenderOptions {
+            verify_hook: Some(VerifyHook {
+                path: "/opt/x/mig-cdi-hook".into(),
+                state_dir: state_dir.map(String::from),
+            }),
+            ..RenderOptions::default()
+        };
+        let spec = render(&two_gpus(), &options);
+        for device in &spec.devices {
+            let hooks = &device.container_edits.hooks;
+            if device.name == "1" || device.name.starts_with("GPU-") {
+                assert!(hooks.is_empty(), "{}: {hooks:?}", device.name);
+                continue;
+            }
+            let stages: Vec<(&str, &str)> = hooks
+                .iter()
+                .map(|h| (h.hook_name.as_str(), h.args[1].as_str()))
+                .collect();
+            assert_eq!(
+                stages,
+                [("createRuntime", "verify"), ("poststop", "poststop")],
+                "{}",
+                device.name
+            );
+            for hook in hooks {
+                assert_eq!(hook.path, "/opt/x/mig-cdi-hook");
+                assert_eq!(hook.args[0], "mig-cdi-hook");
+                assert_eq!(hook.args[2..], extra[..]);
+                assert_eq!(hook.env, [HOOK_ENV]);
+                assert_eq!(hook.timeout, None);
+            }
+        }
+        // In the devices' edits only; the version is the names' own.
+        assert!(spec.container_edits.hooks.is_empty());
+        assert_eq!(spec.cdi_version, "0.5.0");
+        assert_valid(&spec);
+    }
+}
+
+#[test]
 fn a_gpu_in_mig_mode_with_no_mig_devices_gets_nothing() {
     let mut inventory = two_gpus();
     inventory.devices.retain(|d| !d.is_mig());

@@ -383,6 +383,7 @@ fn currency(
             .unwrap_or_else(|| NameStrategy::DEFAULT.to_vec()),
         dev_root: settings.host.host_path_root().map_err(|e| error_line(&e))?,
         driver: driver_edits_like(old, settings, found)?,
+        verify_hook: None,
     };
     let new = render_checked(found, &render, format, schema).map_err(|e| error_line(&e))?;
     if new.bytes == bytes {

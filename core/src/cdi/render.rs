@@ -25,6 +25,13 @@
 //!   see what it got. Env in device edits is a 0.3.0 feature: the declared
 //!   version stays the lowest that fits (0.5.0 for names like `0:1`). A
 //!   GPU with MIG disabled gets no env: its nodes are the whole interface.
+//! - With a verify hook ([`VerifyHook`], `generate --hook-path`), each MIG
+//!   device also gets two hooks of `mig-cdi-hook`, with an absolute path
+//!   and an explicit environment: `createRuntime` `verify` (the container
+//!   got exactly one MIG device and nothing it may not have; it records a
+//!   lease) and `poststop` `poststop` (it releases the lease). In the
+//!   device's edits, so only a container given a MIG device runs them;
+//!   hooks too are a 0.3.0 feature.
 //! - With the driver's files ([`DriverEdits`]): read-only bind mounts
 //!   (`ro`, `nosuid`, `nodev`, `bind`) of the libraries, utilities,
 //!   sockets and firmware at their paths under the driver root, and two
@@ -106,6 +113,44 @@ pub struct RenderOptions {
     pub dev_root: Option<String>,
     /// The driver's user-space files, when the spec carries them.
     pub driver: Option<DriverEdits>,
+    /// The verify and release hooks every MIG device gets, when asked for.
+    pub verify_hook: Option<VerifyHook>,
+}
+
+/// `mig-cdi-hook` as each MIG device's `createRuntime` verify hook and
+/// `poststop` release hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyHook {
+    /// Absolute path of `mig-cdi-hook` on the host.
+    pub path: String,
+    /// Where the hook keeps its leases (`--state-dir DIR`), when not its
+    /// default.
+    pub state_dir: Option<String>,
+}
+
+impl VerifyHook {
+    /// `createRuntime` `verify`, then `poststop` `poststop`: the stage
+    /// word first, then `--state-dir DIR` when given; [`HOOK_ENV`] as the
+    /// whole environment.
+    pub fn hooks(&self) -> Vec<Hook> {
+        [("createRuntime", "verify"), ("poststop", "poststop")]
+            .into_iter()
+            .map(|(stage, word)| {
+                let mut args = vec!["mig-cdi-hook".to_string(), word.to_string()];
+                if let Some(dir) = &self.state_dir {
+                    args.push("--state-dir".into());
+                    args.push(dir.clone());
+                }
+                Hook {
+                    hook_name: stage.into(),
+                    path: self.path.clone(),
+                    args,
+                    env: vec![HOOK_ENV.into()],
+                    timeout: None,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The driver's files, for the spec.
@@ -195,6 +240,7 @@ impl Default for RenderOptions {
             strategies: NameStrategy::DEFAULT.to_vec(),
             dev_root: None,
             driver: None,
+            verify_hook: None,
         }
     }
 }
@@ -274,6 +320,9 @@ pub fn render(inventory: &Inventory, options: &RenderOptions) -> Spec {
         };
         if let DeviceKind::Mig { profile, .. } = &device.kind {
             edits.env.push(format!("{PROFILE_ENV}={profile}"));
+            if let Some(hook) = &options.verify_hook {
+                edits.hooks = hook.hooks();
+            }
         }
         for strategy in &strategies {
             devices.push(Device {
