@@ -234,12 +234,15 @@ fn dev_root_gives_host_paths() {
 
 /// With the driver's files (the default): the simulated root's stand-in
 /// libraries, utility and firmware as read-only mounts, and the
-/// createContainer hooks with their soname links and cache entries.
+/// createContainer hooks with their soname links and cache entries. The
+/// hook's path is given, so each MIG device also has its verify and
+/// release hooks (`verify_hooks.rs` checks those).
 #[test]
 fn every_machine_with_driver_files_matches_its_golden_spec() {
     for name in machines() {
         let machine = FakeMachine::new(&name);
-        let args = ["generate", "--hook-path", "/usr/local/bin/mig-cdi-hook"];
+        let hook = ["--hook-path", "/usr/local/bin/mig-cdi-hook"];
+        let args = ["generate", hook[0], hook[1]];
         let out = machine.gen_ok(&args);
         let spec = assert_valid(out.as_bytes(), Format::Json);
         let edits = &spec.container_edits;
@@ -256,7 +259,7 @@ fn every_machine_with_driver_files_matches_its_golden_spec() {
             .iter()
             .all(|h| h.path == "/usr/local/bin/mig-cdi-hook" && !h.env.is_empty()));
         // The device-only spec is the same spec without them.
-        let plain = machine.gen_ok(&["generate", "--no-driver-files"]);
+        let plain = machine.gen_ok(&["generate", "--no-driver-files", hook[0], hook[1]]);
         let mut without: serde_json::Value = serde_json::from_str(&out).unwrap();
         let edits = without["containerEdits"].as_object_mut().unwrap();
         edits.remove("mounts");
