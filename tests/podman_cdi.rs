@@ -2,7 +2,10 @@
 //! `mig-cdi-gen generate` wrote for a simulated machine, and the container
 //! gets exactly the device's nodes, with the right numbers, allowed by the
 //! device cgroup (opening one gives ENXIO: allowed, no driver) and nothing
-//! of the other MIG devices. The same nodes through `docker-args` flags.
+//! of the other MIG devices, and `MIG_CDI_PROFILE` set to a MIG device's
+//! profile. A MIG device's verify and release hooks run at createRuntime
+//! and poststop as the spec writes them. The same nodes through
+//! `docker-args` flags.
 //! And when podman can only say "unresolvable CDI devices", our `validate`
 //! says why.
 //!
@@ -101,6 +104,7 @@ for f in "$@"; do
     echo "$f absent"
   fi
 done
+echo "profile: ${MIG_CDI_PROFILE-unset}"
 echo "caps: $(ls /dev/nvidia-caps 2>/dev/null | tr '\n' ' ')"
 echo "gpus: $(cd /dev && ls -d nvidia[0-9]* 2>/dev/null | tr '\n' ' ')"
 for f in /dev/nvidia-caps/*; do
@@ -184,6 +188,8 @@ fn podman_gives_a_mig_device_exactly_its_nodes() {
         let out = podman_run(&["--device".into(), spec.device(name)], &MIG_0_1_PATHS);
         assert_mig_0_1_view(&out);
         let stdout = text(&out.stdout);
+        // The spec's env names the device's profile (what `list` says).
+        assert!(stdout.contains("profile: 2g.20gb\n"), "{stdout}");
         for absent in &MIG_0_1_PATHS[6..] {
             assert!(
                 stdout.contains(&format!("{absent} absent\n")),
@@ -241,6 +247,63 @@ fn podman_gives_a_whole_gpu_its_node() {
         stdout.contains("caps: \n") && stdout.contains("gpus: nvidia0 \n"),
         "{stdout}"
     );
+    assert!(stdout.contains("profile: unset\n"), "{stdout}");
+}
+
+/// A stand-in for mig-cdi-hook at `--hook-path`: it appends its stage
+/// word, `--state-dir DIR`, its PATH and the container's status from the
+/// OCI state on stdin to `DIR/calls`. (The real hook's `verify` and
+/// `poststop` are not written yet; podman is asked here only whether it
+/// reads the spec's device hooks and runs them as written.)
+const HOOK_STAND_IN: &str = r#"#!/bin/sh
+state=$(cat)
+status=$(echo "$state" | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"')
+echo "$1 $2 $3 $PATH $status" >> "$3/calls"
+"#;
+
+#[test]
+fn podman_runs_a_mig_devices_verify_and_release_hooks_as_the_spec_says() {
+    if !podman_ready() {
+        return;
+    }
+    let machine = FakeMachine::new("h100x4");
+    let state = tempfile::tempdir().unwrap();
+    let hook = state.path().join("mig-cdi-hook");
+    std::fs::write(&hook, HOOK_STAND_IN).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = state.path().to_str().unwrap();
+    let spec = InstalledSpec::generate(
+        &machine,
+        "hooks",
+        &[
+            "--hook-path",
+            hook.to_str().unwrap(),
+            "--hook-state-dir",
+            dir,
+        ],
+    );
+    let out = podman_run(&["--device".into(), spec.device("0:1")], &MIG_0_1_PATHS);
+    assert_mig_0_1_view(&out);
+    let calls = state.path().join("calls");
+    let path = mig_cdi_core::cdi::render::HOOK_ENV
+        .strip_prefix("PATH=")
+        .unwrap();
+    let want = format!(
+        "verify --state-dir {dir} {path} created\npoststop --state-dir {dir} {path} stopped\n"
+    );
+    // poststop may come just after `podman run --rm` returns.
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&calls).unwrap_or_default() != want
+        && start.elapsed() < std::time::Duration::from_secs(5)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(&calls).unwrap_or_default(), want);
+    // A whole GPU runs no hook.
+    let out = podman_run(&["--device".into(), spec.device("1")], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), want);
 }
 
 #[test]

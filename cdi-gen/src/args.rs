@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
-use mig_cdi_core::cdi::render::DriverEdits;
+use mig_cdi_core::cdi::render::{DriverEdits, VerifyHook};
 use mig_cdi_core::cdi::rules;
 use mig_cdi_core::driver_files;
 
@@ -130,9 +130,28 @@ pub struct DriverArgs {
     pub video: bool,
     /// Absolute path of mig-cdi-hook, for the spec's createContainer hooks
     /// (soname links, loader cache). Default: beside mig-cdi-gen, else
-    /// /usr/local/bin/mig-cdi-hook.
+    /// /usr/local/bin/mig-cdi-hook. Given to generate or watch, it also
+    /// adds two hooks to each MIG device, with --no-driver-files too: a
+    /// createRuntime `mig-cdi-hook verify` (the container got one MIG device
+    /// and nothing it may not have; records a lease) and a poststop
+    /// `mig-cdi-hook poststop` (releases the lease).
     #[arg(long, value_name = "PATH")]
     pub hook_path: Option<PathBuf>,
+}
+
+/// `--hook-path` as the spec names it: absolute (runtimes run hooks
+/// without a PATH) and UTF-8.
+fn hook_path_text(path: &Path) -> Result<String> {
+    if !path.is_absolute() {
+        bail!(
+            "--hook-path {} must be an absolute path: runtimes run hooks without a PATH",
+            path.display()
+        );
+    }
+    match path.to_str() {
+        Some(text) => Ok(text.to_string()),
+        None => bail!("--hook-path {}: not valid UTF-8", path.display()),
+    }
 }
 
 impl DriverArgs {
@@ -148,16 +167,14 @@ impl DriverArgs {
             }
         }
         let hook_path = match &self.hook_path {
-            Some(path) if path.is_absolute() => path.clone(),
-            Some(path) => bail!(
-                "--hook-path {} must be an absolute path: runtimes run hooks without a PATH",
-                path.display()
-            ),
+            Some(path) => hook_path_text(path)?,
             None => std::env::current_exe()
                 .ok()
                 .and_then(|exe| Some(exe.parent()?.join("mig-cdi-hook")))
                 .filter(|p| p.is_file())
-                .unwrap_or_else(|| PathBuf::from("/usr/local/bin/mig-cdi-hook")),
+                .unwrap_or_else(|| PathBuf::from("/usr/local/bin/mig-cdi-hook"))
+                .display()
+                .to_string(),
         };
         let options = driver_files::Options {
             driver_root: self
@@ -176,7 +193,40 @@ impl DriverArgs {
                 .as_ref()
                 .map(|d| d.display().to_string())
                 .filter(|d| !d.trim_end_matches('/').is_empty()),
-            hook_path: hook_path.display().to_string(),
+            hook_path,
+        }))
+    }
+
+    /// The verify and release hooks for each MIG device: only when
+    /// `--hook-path` is given (the default path may name no hook at all,
+    /// and a hook that is not there fails every container), with
+    /// `--hook-state-dir` (`state_dir`) passed on. Flags only, no I/O.
+    pub fn verify_hook(&self, state_dir: Option<&Path>) -> Result<Option<VerifyHook>> {
+        let Some(path) = &self.hook_path else {
+            if let Some(dir) = state_dir {
+                bail!(
+                    "--hook-state-dir {} is for the verify and release hooks, which only \
+                     --hook-path adds: give --hook-path PATH too (or drop --hook-state-dir)",
+                    dir.display()
+                );
+            }
+            return Ok(None);
+        };
+        let state_dir = match state_dir {
+            None => None,
+            Some(dir) if !dir.is_absolute() => bail!(
+                "--hook-state-dir {} must be an absolute path: the hooks run wherever the \
+                 runtime starts them (runc: in the bundle), not here",
+                dir.display()
+            ),
+            Some(dir) => match dir.to_str() {
+                Some(text) => Some(text.to_string()),
+                None => bail!("--hook-state-dir {}: not valid UTF-8", dir.display()),
+            },
+        };
+        Ok(Some(VerifyHook {
+            path: hook_path_text(path)?,
+            state_dir,
         }))
     }
 }

@@ -98,6 +98,9 @@ pub fn run(host: &HostArgs, args: &DockerArgsArgs) -> Result<ExitCode> {
         strategies: NameStrategy::ALL.to_vec(),
         dev_root: host.host_path_root()?,
         driver: None,
+        // No verify hooks: they are for CDI runtimes, and no flag carries
+        // them.
+        verify_hook: None,
     };
     let found = discover::discover(&host.discover_options(Reads::default()))?;
     render.driver = args.driver.edits(&host.root, &found.driver_version)?;

@@ -84,6 +84,11 @@ pub struct GenerateArgs {
     pub naming: NamingArgs,
     #[command(flatten)]
     pub driver: DriverArgs,
+    /// Where the verify and release hooks keep their leases: both get
+    /// `--state-dir DIR` (an absolute path). Only with --hook-path, which
+    /// adds those hooks. Default: the hook's own.
+    #[arg(long, value_name = "DIR")]
+    pub hook_state_dir: Option<PathBuf>,
     /// How devices are named; repeat or separate with commas for several
     /// names per device. Names are written in the order index, uuid,
     /// type-index whatever the order given here.
@@ -178,6 +183,7 @@ fn settings(host: &HostArgs, args: &GenerateArgs) -> Result<Settings> {
             strategies: args.strategies.iter().map(|&s| s.into()).collect(),
             dev_root: host.host_path_root()?,
             driver: None,
+            verify_hook: args.driver.verify_hook(args.hook_state_dir.as_deref())?,
         },
         format,
         target,

@@ -150,6 +150,25 @@ fn stale_spec() {
 }
 
 #[test]
+fn a_spec_with_verify_hooks_is_current() {
+    let machine = FakeMachine::new("h200-mig");
+    install_boot_unit(&machine.root);
+    let spec = machine.gen_ok(&[
+        "generate",
+        "--hook-path",
+        "/opt/x/mig-cdi-hook",
+        "--hook-state-dir",
+        "/run/mig-cdi",
+    ]);
+    assert!(spec.contains("\"createRuntime\""));
+    write_file(&machine.root.join(SPEC), spec.as_bytes(), 0o644);
+    let (text, json, code) = run_doctor(&machine, &[]);
+    assert_eq!(problems(&json), Vec::<(String, String)>::new(), "{text}");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("cdi.current"), "{text}");
+}
+
+#[test]
 fn conflicting_spec_in_the_same_folder() {
     let machine = tended(FakeMachine::new("h200-mig"));
     let ours = std::fs::read(machine.root.join(SPEC)).unwrap();

@@ -155,6 +155,54 @@ fn h100_index_names_follow_nvml_order_and_nodes_follow_minor_numbers() {
         .all(|d| !matches!(d.name.as_str(), "0" | "2" | "3")));
 }
 
+/// The profile in the spec is the one `list` reports, under every name of
+/// every MIG device; a whole GPU gets no environment at all.
+#[test]
+fn every_mig_device_carries_its_profile_as_list_reports_it() {
+    use mig_cdi_core::cdi::render::PROFILE_ENV;
+    for name in machines() {
+        let machine = FakeMachine::new(&name);
+        let out = machine.gen_ok(&[
+            "generate",
+            "--no-driver-files",
+            "--device-name-strategy",
+            "index,uuid,type-index",
+        ]);
+        let spec = assert_valid(out.as_bytes(), Format::Json);
+        let list: serde_json::Value =
+            serde_json::from_str(&machine.gen_ok(&["list", "--json"])).unwrap();
+        let devices = list["devices"].as_array().unwrap();
+        assert!(!devices.is_empty(), "{name}");
+        for device in devices {
+            let (index, uuid) = (
+                device["name"].as_str().unwrap(),
+                device["uuid"].as_str().unwrap(),
+            );
+            let type_index = match device["kind"].as_str().unwrap() {
+                "mig" => format!("mig{index}"),
+                _ => format!("gpu{index}"),
+            };
+            let want: Vec<String> = match device["kind"].as_str().unwrap() {
+                "mig" => vec![format!(
+                    "{PROFILE_ENV}={}",
+                    device["profile"].as_str().unwrap()
+                )],
+                _ => Vec::new(),
+            };
+            for spec_name in [index, uuid, type_index.as_str()] {
+                let found = spec
+                    .devices
+                    .iter()
+                    .find(|d| d.name == spec_name)
+                    .unwrap_or_else(|| panic!("{name}: no device {spec_name}"));
+                assert_eq!(found.container_edits.env, want, "{name} {spec_name}");
+            }
+        }
+        assert_eq!(spec.devices.len(), 3 * devices.len(), "{name}");
+        assert!(spec.container_edits.env.is_empty(), "{name}");
+    }
+}
+
 /// Move the fake root's dev/ under `<root>/run/nvidia/driver`, as a
 /// driver container installs it.
 fn move_dev_under(root: &Path, dev_root: &str) {
@@ -186,12 +234,15 @@ fn dev_root_gives_host_paths() {
 
 /// With the driver's files (the default): the simulated root's stand-in
 /// libraries, utility and firmware as read-only mounts, and the
-/// createContainer hooks with their soname links and cache entries.
+/// createContainer hooks with their soname links and cache entries. The
+/// hook's path is given, so each MIG device also has its verify and
+/// release hooks (`verify_hooks.rs` checks those).
 #[test]
 fn every_machine_with_driver_files_matches_its_golden_spec() {
     for name in machines() {
         let machine = FakeMachine::new(&name);
-        let args = ["generate", "--hook-path", "/usr/local/bin/mig-cdi-hook"];
+        let hook = ["--hook-path", "/usr/local/bin/mig-cdi-hook"];
+        let args = ["generate", hook[0], hook[1]];
         let out = machine.gen_ok(&args);
         let spec = assert_valid(out.as_bytes(), Format::Json);
         let edits = &spec.container_edits;
@@ -208,7 +259,7 @@ fn every_machine_with_driver_files_matches_its_golden_spec() {
             .iter()
             .all(|h| h.path == "/usr/local/bin/mig-cdi-hook" && !h.env.is_empty()));
         // The device-only spec is the same spec without them.
-        let plain = machine.gen_ok(&["generate", "--no-driver-files"]);
+        let plain = machine.gen_ok(&["generate", "--no-driver-files", hook[0], hook[1]]);
         let mut without: serde_json::Value = serde_json::from_str(&out).unwrap();
         let edits = without["containerEdits"].as_object_mut().unwrap();
         edits.remove("mounts");

@@ -68,19 +68,33 @@ impl Setup {
 
     /// What a fresh `generate` prints for the machine now.
     fn expected(&self) -> Vec<u8> {
-        self.machine.gen_ok(&["generate"]).into_bytes()
+        self.expected_with(&[])
+    }
+
+    /// The same, with more of generate's flags.
+    fn expected_with(&self, flags: &[&str]) -> Vec<u8> {
+        let mut args = vec!["generate"];
+        args.extend_from_slice(flags);
+        self.machine.gen_ok(&args).into_bytes()
     }
 
     fn start(&self) -> Watch {
+        self.start_with(&[])
+    }
+
+    /// `watch` with more of generate's flags.
+    fn start_with(&self, flags: &[&str]) -> Watch {
         let log = std::fs::File::create(&self.log).unwrap();
+        let mut args = vec![
+            "watch",
+            "--interval",
+            "0.1",
+            "--output",
+            self.spec.to_str().unwrap(),
+        ];
+        args.extend_from_slice(flags);
         self.machine
-            .gen_command(&[
-                "watch",
-                "--interval",
-                "0.1",
-                "--output",
-                self.spec.to_str().unwrap(),
-            ])
+            .gen_command(&args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -342,6 +356,28 @@ fn sigkill_during_a_regeneration_leaves_the_old_spec_or_the_new() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn watch_writes_the_verify_hooks_generate_writes() {
+    let Some(s) = setup() else { return };
+    let flags = [
+        "--no-driver-files",
+        "--hook-path",
+        "/opt/x/mig-cdi-hook",
+        "--hook-state-dir",
+        "/run/mig-cdi",
+    ];
+    let want = s.expected_with(&flags);
+    assert!(String::from_utf8_lossy(&want).contains("\"createRuntime\""));
+    let mut child = s.start_with(&flags);
+    s.wait_for(&want, Duration::from_secs(10), "first write");
+    signal(&child, "TERM");
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(5)).code(),
+        Some(0)
+    );
+    s.assert_valid();
 }
 
 #[test]

@@ -81,7 +81,7 @@ fn mig_device_nodes_permissions_and_modes() {
         json,
         serde_json::json!({
             "name": "0:0",
-            "containerEdits": {"deviceNodes": [
+            "containerEdits": {"env": ["MIG_CDI_PROFILE=1g.18gb"], "deviceNodes": [
                 {"path": "/dev/nvidia1", "type": "c", "major": 195, "minor": 1,
                  "fileMode": 0o666, "permissions": "rw"},
                 {"path": "/dev/nvidia-caps/nvidia-cap147", "type": "c", "major": 241,
@@ -109,6 +109,98 @@ fn mig_device_nodes_permissions_and_modes() {
             assert!(!node.permissions.as_deref().unwrap().contains('m'));
             assert_eq!(node.host_path, None);
         }
+    }
+}
+
+#[test]
+fn each_mig_device_names_its_profile_and_a_whole_gpu_gets_no_env() {
+    use mig_cdi_core::cdi::render::PROFILE_ENV;
+    use mig_cdi_core::nodes::DeviceKind;
+    let mut inventory = two_gpus();
+    if let DeviceKind::Mig { profile, .. } = &mut inventory.devices[1].kind {
+        *profile = "2c.3g.40gb".into();
+    }
+    for strategies in [NameStrategy::DEFAULT.to_vec(), vec![NameStrategy::Uuid]] {
+        let spec = render(
+            &inventory,
+            &RenderOptions {
+                strategies,
+                ..RenderOptions::default()
+            },
+        );
+        let env = |name: &str| {
+            let device = spec.devices.iter().find(|d| d.name == name).unwrap();
+            device.container_edits.env.clone()
+        };
+        assert_eq!(PROFILE_ENV, "MIG_CDI_PROFILE");
+        assert_eq!(
+            env("MIG-aaaaaaaa-0000-0000-0000-000000000001"),
+            ["MIG_CDI_PROFILE=1g.18gb"]
+        );
+        assert_eq!(
+            env("MIG-aaaaaaaa-0000-0000-0000-000000000002"),
+            ["MIG_CDI_PROFILE=2c.3g.40gb"]
+        );
+        assert!(env("GPU-bbbbbbbb-0000-0000-0000-000000000000").is_empty());
+        // Nothing spec-wide, and no hooks unless asked for.
+        assert!(spec.container_edits.env.is_empty());
+        assert!(spec
+            .devices
+            .iter()
+            .all(|d| d.container_edits.hooks.is_empty()));
+        assert_valid(&spec);
+    }
+    // Env in device edits is a 0.3.0 feature: uuid names alone stay 0.3.0.
+    let uuid_only = RenderOptions {
+        strategies: vec![NameStrategy::Uuid],
+        ..RenderOptions::default()
+    };
+    assert_eq!(render(&inventory, &uuid_only).cdi_version, "0.3.0");
+}
+
+#[test]
+fn a_verify_hook_gives_each_mig_device_its_verify_and_release_hooks() {
+    use mig_cdi_core::cdi::render::{VerifyHook, HOOK_ENV};
+    for (state_dir, extra) in [
+        (None, vec![]),
+        (Some("/run/mig-cdi"), vec!["--state-dir", "/run/mig-cdi"]),
+    ] {
+        let options = RenderOptions {
+            verify_hook: Some(VerifyHook {
+                path: "/opt/x/mig-cdi-hook".into(),
+                state_dir: state_dir.map(String::from),
+            }),
+            ..RenderOptions::default()
+        };
+        let spec = render(&two_gpus(), &options);
+        for device in &spec.devices {
+            let hooks = &device.container_edits.hooks;
+            if device.name == "1" || device.name.starts_with("GPU-") {
+                assert!(hooks.is_empty(), "{}: {hooks:?}", device.name);
+                continue;
+            }
+            let stages: Vec<(&str, &str)> = hooks
+                .iter()
+                .map(|h| (h.hook_name.as_str(), h.args[1].as_str()))
+                .collect();
+            assert_eq!(
+                stages,
+                [("createRuntime", "verify"), ("poststop", "poststop")],
+                "{}",
+                device.name
+            );
+            for hook in hooks {
+                assert_eq!(hook.path, "/opt/x/mig-cdi-hook");
+                assert_eq!(hook.args[0], "mig-cdi-hook");
+                assert_eq!(hook.args[2..], extra[..]);
+                assert_eq!(hook.env, [HOOK_ENV]);
+                assert_eq!(hook.timeout, None);
+            }
+        }
+        // In the devices' edits only; the version is the names' own.
+        assert!(spec.container_edits.hooks.is_empty());
+        assert_eq!(spec.cdi_version, "0.5.0");
+        assert_valid(&spec);
     }
 }
 

@@ -18,8 +18,9 @@ use crate::host::Host;
 use crate::lease::{self, DeviceKey, Holder, Lease, Ledger, Liveness};
 use crate::resolve::{Resolved, DEFAULT_KIND};
 
-/// The env entry of a MIG device that names its profile.
-pub const PROFILE_ENV: &str = "MIG_CDI_PROFILE";
+/// The env entry of a MIG device that names its profile (mig-cdi-gen
+/// writes it).
+pub use mig_cdi_core::cdi::render::PROFILE_ENV;
 /// At most this many holders are named in a refusal.
 const NAMED_HOLDERS: usize = 8;
 

@@ -285,7 +285,10 @@ pub fn verify(
 
 /// The hook makes device nodes only: a device whose spec also gives
 /// mounts, hooks or environment is refused, naming them (the runtime
-/// wrapper and CDI runtimes apply those).
+/// wrapper and CDI runtimes apply those). The generator's own
+/// `MIG_CDI_PROFILE` on a device and its verify/poststop hooks do not
+/// count: the profile is for allocation (the container can do without),
+/// and the hook records the lease itself.
 pub fn nodes_only(device: &Resolved) -> Result<(), VerifyError> {
     let spec = &device.device;
     let mut what = Vec::new();
@@ -845,5 +848,18 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("runc ignores"), "{err}");
+    }
+
+    #[test]
+    fn the_generators_profile_env_is_no_edit_a_hook_must_refuse() {
+        let mut resolved = mig_device(12, 13);
+        resolved.device.edits.env = vec!["MIG_CDI_PROFILE=1g.18gb".into()];
+        assert!(nodes_only(&resolved).is_ok());
+        resolved.device.edits.env.push("LD_PRELOAD=/x.so".into());
+        let err = nodes_only(&resolved).unwrap_err().to_string();
+        assert!(err.contains("1 environment variables"), "{err}");
+        resolved.device.edits.env.truncate(1);
+        resolved.device.spec_edits.env = vec!["MIG_CDI_PROFILE=1g.18gb".into()];
+        assert!(nodes_only(&resolved).is_err(), "only a device's own counts");
     }
 }

@@ -9,6 +9,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use mig_cdi_core::cdi::render::VerifyHook;
 use mig_cdi_core::cdi::{self, diff, folders, Checked, Format, NameStrategy, RenderOptions};
 use mig_cdi_core::cdi::{SchemaValidator, Spec};
 use mig_cdi_core::driver::{parse_version, CharDevices, DriverVersion, LiveDriver};
@@ -383,6 +384,7 @@ fn currency(
             .unwrap_or_else(|| NameStrategy::DEFAULT.to_vec()),
         dev_root: settings.host.host_path_root().map_err(|e| error_line(&e))?,
         driver: driver_edits_like(old, settings, found)?,
+        verify_hook: old.and_then(verify_hook_like),
     };
     let new = render_checked(found, &render, format, schema).map_err(|e| error_line(&e))?;
     if new.bytes == bytes {
@@ -432,6 +434,27 @@ fn driver_edits_like(
         driver_root: None,
         hook_path,
     }))
+}
+
+/// The verify and release hooks as `generate --hook-path` wrote them into
+/// `old` (a MIG device's `createRuntime` `mig-cdi-hook verify`, with its
+/// `--state-dir`), or none.
+fn verify_hook_like(old: &Spec) -> Option<VerifyHook> {
+    let hook = old
+        .devices
+        .iter()
+        .flat_map(|d| &d.container_edits.hooks)
+        .find(|h| h.hook_name == "createRuntime" && h.args.get(1).is_some_and(|a| a == "verify"))?;
+    let state_dir = hook
+        .args
+        .iter()
+        .position(|a| a == "--state-dir")
+        .and_then(|i| hook.args.get(i + 1))
+        .cloned();
+    Some(VerifyHook {
+        path: hook.path.clone(),
+        state_dir,
+    })
 }
 
 /// The role of a node, in words, for messages.

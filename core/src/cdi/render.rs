@@ -18,7 +18,20 @@
 //!   it opens them read-only), and `m` (mknod) is never given.
 //! - The control nodes go once into the spec-level edits.
 //! - `hostPath` only when the driver's /dev is under another root.
-//! - No environment: the nodes are the whole interface.
+//! - One environment variable per MIG device, [`PROFILE_ENV`]`=<profile>`
+//!   (`MIG_CDI_PROFILE=1g.18gb`, the profile as NVML and `list` name it).
+//!   It names the device's profile, so the hook can allocate "any free MIG
+//!   device of profile P" from the spec alone, and the program inside can
+//!   see what it got. Env in device edits is a 0.3.0 feature: the declared
+//!   version stays the lowest that fits (0.5.0 for names like `0:1`). A
+//!   GPU with MIG disabled gets no env: its nodes are the whole interface.
+//! - With a verify hook ([`VerifyHook`], `generate --hook-path`), each MIG
+//!   device also gets two hooks of `mig-cdi-hook`, with an absolute path
+//!   and an explicit environment: `createRuntime` `verify` (the container
+//!   got exactly one MIG device and nothing it may not have; it records a
+//!   lease) and `poststop` `poststop` (it releases the lease). In the
+//!   device's edits, so only a container given a MIG device runs them;
+//!   hooks too are a 0.3.0 feature.
 //! - With the driver's files ([`DriverEdits`]): read-only bind mounts
 //!   (`ro`, `nosuid`, `nodev`, `bind`) of the libraries, utilities,
 //!   sockets and firmware at their paths under the driver root, and two
@@ -100,6 +113,44 @@ pub struct RenderOptions {
     pub dev_root: Option<String>,
     /// The driver's user-space files, when the spec carries them.
     pub driver: Option<DriverEdits>,
+    /// The verify and release hooks every MIG device gets, when asked for.
+    pub verify_hook: Option<VerifyHook>,
+}
+
+/// `mig-cdi-hook` as each MIG device's `createRuntime` verify hook and
+/// `poststop` release hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyHook {
+    /// Absolute path of `mig-cdi-hook` on the host.
+    pub path: String,
+    /// Where the hook keeps its leases (`--state-dir DIR`), when not its
+    /// default.
+    pub state_dir: Option<String>,
+}
+
+impl VerifyHook {
+    /// `createRuntime` `verify`, then `poststop` `poststop`: the stage
+    /// word first, then `--state-dir DIR` when given; [`HOOK_ENV`] as the
+    /// whole environment.
+    pub fn hooks(&self) -> Vec<Hook> {
+        [("createRuntime", "verify"), ("poststop", "poststop")]
+            .into_iter()
+            .map(|(stage, word)| {
+                let mut args = vec!["mig-cdi-hook".to_string(), word.to_string()];
+                if let Some(dir) = &self.state_dir {
+                    args.push("--state-dir".into());
+                    args.push(dir.clone());
+                }
+                Hook {
+                    hook_name: stage.into(),
+                    path: self.path.clone(),
+                    args,
+                    env: vec![HOOK_ENV.into()],
+                    timeout: None,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The driver's files, for the spec.
@@ -112,6 +163,9 @@ pub struct DriverEdits {
     pub hook_path: String,
 }
 
+/// The variable each MIG device's edits set to its profile
+/// (`MIG_CDI_PROFILE=1g.18gb`).
+pub const PROFILE_ENV: &str = "MIG_CDI_PROFILE";
 /// The environment every hook we write runs with (never the container's).
 pub const HOOK_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Mount options of every driver file.
@@ -186,6 +240,7 @@ impl Default for RenderOptions {
             strategies: NameStrategy::DEFAULT.to_vec(),
             dev_root: None,
             driver: None,
+            verify_hook: None,
         }
     }
 }
@@ -259,10 +314,16 @@ pub fn render(inventory: &Inventory, options: &RenderOptions) -> Spec {
         let mut node_list: Vec<&nodes::DeviceNode> = device.nodes.iter().collect();
         node_list.sort_by(|a, b| (a.role, &a.path).cmp(&(b.role, &b.path)));
         node_list.dedup_by(|a, b| a.path == b.path);
-        let edits = ContainerEdits {
+        let mut edits = ContainerEdits {
             device_nodes: node_list.iter().map(|n| spec_node(n, dev_root)).collect(),
             ..ContainerEdits::default()
         };
+        if let DeviceKind::Mig { profile, .. } = &device.kind {
+            edits.env.push(format!("{PROFILE_ENV}={profile}"));
+            if let Some(hook) = &options.verify_hook {
+                edits.hooks = hook.hooks();
+            }
+        }
         for strategy in &strategies {
             devices.push(Device {
                 name: strategy.name(device),

@@ -317,6 +317,48 @@ mod tests {
     }
 
     #[test]
+    fn env_and_hooks_in_device_edits_need_no_more_than_the_names_do() {
+        use crate::cdi::spec::{ContainerEdits, Device, DeviceNode, Hook};
+        let hook = |stage: &str, word: &str| Hook {
+            hook_name: stage.into(),
+            path: "/opt/x/mig-cdi-hook".into(),
+            args: vec!["mig-cdi-hook".into(), word.into()],
+            env: vec!["PATH=/usr/bin:/bin".into()],
+            timeout: None,
+        };
+        let device = |name: &str| Device {
+            name: name.into(),
+            annotations: None,
+            container_edits: ContainerEdits {
+                env: vec!["MIG_CDI_PROFILE=1g.18gb".into()],
+                device_nodes: vec![DeviceNode {
+                    path: "/dev/nvidia0".into(),
+                    ..DeviceNode::default()
+                }],
+                hooks: vec![
+                    hook("createRuntime", "verify"),
+                    hook("poststop", "poststop"),
+                ],
+                ..ContainerEdits::default()
+            },
+        };
+        let mut spec = Spec {
+            cdi_version: String::new(),
+            kind: "nvidia.com/gpu".into(),
+            annotations: None,
+            devices: vec![device("MIG-aaaaaaaa-0000-0000-0000-000000000001")],
+            container_edits: ContainerEdits::default(),
+        };
+        assert!(features(&spec).is_empty(), "{:?}", features(&spec));
+        assert_eq!(min_version(&spec), CdiVersion::V0_3_0);
+        spec.devices.push(device("0:1"));
+        let uses = features(&spec);
+        assert_eq!(uses.len(), 1, "{uses:?}");
+        assert_eq!(uses[0].at, "devices[1].name");
+        assert_eq!(min_version(&spec), CdiVersion::V0_5_0);
+    }
+
+    #[test]
     fn runtime_matrix_follows_the_notes() {
         assert_eq!(
             Runtime::ALL.map(|r| oldest_reader(r, CdiVersion::V0_5_0)),
