@@ -398,3 +398,136 @@ fn what_podman_cannot_resolve_validate_explains() {
         assert!(report.contains(expected), "{version}: {report}");
     }
 }
+
+/// A spec written with `--hook-path` (the real mig-cdi-hook) and
+/// `--hook-state-dir`; its hooks then also get `--root` of the simulated
+/// machine, the only edit: on a real node the hook reads the host's /proc.
+fn verified_spec(machine: &FakeMachine, state: &Path) -> InstalledSpec {
+    let hook = bin("mig-cdi-hook");
+    let spec = InstalledSpec::generate(
+        machine,
+        "verify",
+        &[
+            "--hook-path",
+            hook.to_str().unwrap(),
+            "--hook-state-dir",
+            state.to_str().unwrap(),
+        ],
+    );
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&spec.path).unwrap()).unwrap();
+    for device in value["devices"].as_array_mut().unwrap() {
+        if let Some(hooks) = device["containerEdits"]["hooks"].as_array_mut() {
+            for hook in hooks {
+                let args = hook["args"].as_array_mut().unwrap();
+                args.push("--root".into());
+                args.push(machine.root.display().to_string().into());
+            }
+        }
+    }
+    std::fs::write(&spec.path, value.to_string()).unwrap();
+    spec
+}
+
+/// The leases in `state`, as `mig-cdi-hook leases --json` lists them.
+fn leases(state: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new(bin("mig-cdi-hook"))
+        .arg("--state-dir")
+        .arg(state)
+        .args(["leases", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["leases"].as_array().unwrap().clone()
+}
+
+/// podman (crun) with a spec whose MIG devices carry the verify hook: one
+/// device runs and is leased to the container until it is removed; a
+/// second container asking for it, two devices at once, and the MIG
+/// monitor node without CAP_SYS_ADMIN are refused with our message.
+#[test]
+fn podman_holds_cdi_containers_to_the_same_rules() {
+    if !podman_ready() {
+        return;
+    }
+    let machine = FakeMachine::new("h100x4");
+    let state = tempfile::tempdir().unwrap();
+    let spec = verified_spec(&machine, state.path());
+    let hook_err = state.path().join("hook-stderr");
+    let annotation = format!("run.oci.hooks.stderr={}", hook_err.display());
+    let refused = |args: &[String], needle: &str| {
+        let _ = std::fs::remove_file(&hook_err);
+        let mut all = vec!["--annotation".to_string(), annotation.clone()];
+        all.extend_from_slice(args);
+        let out = podman_run(&all, &[]);
+        let err = text(&out.stderr) + &std::fs::read_to_string(&hook_err).unwrap_or_default();
+        assert!(!out.status.success(), "must be refused: {}", text(&out.stdout));
+        assert!(
+            err.contains("mig-cdi-hook: ") && err.contains(needle),
+            "expected our message with {needle:?}:\n{err}"
+        );
+    };
+
+    // One device: runs, sees its nodes.
+    let out = podman_run(&["--device".into(), spec.device("0:1")], &MIG_0_1_PATHS);
+    assert_mig_0_1_view(&out);
+
+    // A running container holds it.
+    let name = format!("mig-cdi-verify-{}", std::process::id());
+    let out = Command::new("podman")
+        .args(["run", "-d", "--rm", "--network", "none", "--name", &name])
+        .args(["--device", &spec.device("0:1"), IMAGE, "sleep", "60"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let held = leases(state.path());
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["container"], id.as_str());
+    assert_eq!(held[0]["by"], "verify");
+    assert_eq!(held[0]["profile"], "2g.20gb");
+    assert_eq!(held[0]["state"], "live");
+    // By its UUID name too: the same device, refused naming the holder.
+    refused(
+        &[
+            "--device".into(),
+            spec.device("MIG-17f1f658-3fd2-5f13-bf9a-62c866cd62eb"),
+        ],
+        &format!("is held by container {id}"),
+    );
+    let rm = Command::new("podman")
+        .args(["rm", "-f", "-t", "0", &name])
+        .output()
+        .unwrap();
+    assert!(rm.status.success(), "{}", text(&rm.stderr));
+    let start = std::time::Instant::now();
+    while !leases(state.path()).is_empty() && start.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(leases(state.path()), Vec::<serde_json::Value>::new());
+
+    // Two MIG devices in one container.
+    refused(
+        &[
+            "--device".into(),
+            spec.device("0:0"),
+            "--device".into(),
+            spec.device("0:1"),
+        ],
+        "was given 2 MIG devices",
+    );
+    // The MIG monitor capability (minor 2 here) without CAP_SYS_ADMIN;
+    // with it, the container runs.
+    let monitor = format!(
+        "{}:/dev/nvidia-caps/nvidia-cap2",
+        machine.root.join("dev/nvidia-caps/nvidia-cap2").display()
+    );
+    let with_monitor = ["--device".to_string(), spec.device("0:1"), "--device".into(), monitor];
+    refused(&with_monitor, "CAP_SYS_ADMIN is not in its bounding set");
+    let mut privileged = with_monitor.to_vec();
+    privileged.extend(["--cap-add".into(), "SYS_ADMIN".into()]);
+    let out = podman_run(&privileged, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(leases(state.path()).is_empty());
+}
