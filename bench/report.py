@@ -115,6 +115,22 @@ row(
     "",
 )
 
+with open(os.path.join(out, "contention.json")) as f:
+    c = json.load(f)
+for q in ("p50", "p99"):
+    a, n = c["any"][f"{q}_ms"], c["named"][f"{q}_ms"]
+    rows.append(
+        (
+            f"mig-cdi-hook `any` under 32-way contention, {q}",
+            f"{a:.2f} ms",
+            f"named, 32-way, {q} {n:.2f} ms",
+            f"x{a / n:.2f}",
+            "",
+            "",
+            "",
+        )
+    )
+
 head = ("what", "median", "baseline (same run)", "vs baseline", "target", "", "peak RSS")
 widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
 for r in [head] + rows:

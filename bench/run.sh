@@ -82,7 +82,7 @@ cat >"$work/ctr/bundle/config.json" <<JSON
 JSON
 printf '{"ociVersion":"1.0.2","id":"bench","status":"creating","pid":%s,"bundle":"%s"}' \
     "$sleeper" "$work/ctr/bundle" >"$work/state.json"
-hook=("$HOOK" --root "$work/root-8" --spec-dir "$work/cdi" createRuntime)
+hook=("$HOOK" --root "$work/root-8" --spec-dir "$work/cdi" --state-dir "$work/state" createRuntime)
 "${hook[@]}" <"$work/state.json"   # first run injects; the benchmark reruns keep
 hyperfine -S sh --style none --warmup 20 --runs "$RUNS" --export-json "$OUT_DIR/hook.json" \
     -n "mig-cdi-hook (8x7 spec)" "${hook[*]} < $work/state.json" \
@@ -96,7 +96,7 @@ for which in hook true; do
     b=$work/run-$which
     mkdir -p "$b"
     if [ "$which" = hook ]; then
-        entry="{\"path\":\"$HOOK\",\"args\":[\"mig-cdi-hook\",\"--root\",\"$work/root-8\",\"--spec-dir\",\"$work/cdi\",\"createRuntime\"]}"
+        entry="{\"path\":\"$HOOK\",\"args\":[\"mig-cdi-hook\",\"--root\",\"$work/root-8\",\"--spec-dir\",\"$work/cdi\",\"--state-dir\",\"$work/state\",\"createRuntime\"]}"
     else
         entry='{"path":"/bin/true","args":["true"]}'
     fi
@@ -140,8 +140,8 @@ done
 #    there. The wrapper re-reads, re-checks and rewrites config.json on
 #    every run (its edits are idempotent), as it does for a new container.
 ln -sf "$HOOK" "$work/mig-cdi-runtime"
-printf 'runtime = %s\nroot = %s\nspec-dir = %s\n' "$(command -v runc)" "$work/root-8" "$work/cdi" \
-    >"$work/mig-cdi-runtime.conf"
+printf 'runtime = %s\nroot = %s\nspec-dir = %s\nstate-dir = %s\n' "$(command -v runc)" "$work/root-8" \
+    "$work/cdi" "$work/state" >"$work/mig-cdi-runtime.conf"
 mkdir -p "$work/rt-wrap" "$work/rt-plain"
 python3 - "$work/rt-wrap/config.json" /var/lib/mig-cdi-tests/rootfs <<'PY'
 import json, subprocess, sys, tempfile, os
@@ -161,6 +161,16 @@ cp "$work/rt-wrap/config.json" "$work/rt-plain/config.json"
 alternate runtime \
     "runc run via mig-cdi-runtime" "$work/mig-cdi-runtime run -b $work/rt-wrap bench-mig-cdi-rt" \
     "runc run, edits in config.json" "runc run -b $work/rt-plain bench-mig-cdi-plain"
+
+# 5. One allocation under 32-way contention: 32 hook processes at once,
+#    all asking `any`, against 32 at once each naming its own device, the
+#    same lease state; p50 and p99 per process. The state is on a tmpfs,
+#    as /run is on a node (on this VM's ext4 the fsync of every change adds
+#    its cost to both).
+state=$(mktemp -d /dev/shm/mig-cdi-bench-state.XXXXXX)
+STATE_DIR=$state python3 bench/contention.py "$HOOK" "$work/root-8" "$work/cdi" "$work" "$sleeper" \
+    "$work/ctr/rootfs" "$OUT_DIR/contention.json" "${CONTENTION_ROUNDS:-30}"
+rm -rf "$state"
 
 python3 bench/report.py "$OUT_DIR"
 echo "raw results: $OUT_DIR"
