@@ -161,8 +161,7 @@ fn start(node: &Node, how: Path_, request: &str, barrier: &Path, release: bool) 
             } else {
                 b.hook("createRuntime", &node.hook_args());
             }
-            b.config["annotations"]["run.oci.hooks.stderr"] =
-                json!(b.path.join("hook-stderr"));
+            b.config["annotations"]["run.oci.hooks.stderr"] = json!(b.path.join("hook-stderr"));
             cmd.arg("crun");
         }
         Path_::RuncWrapper => {
@@ -499,7 +498,11 @@ fn alive(pid: i64, start: u64) -> bool {
         return false;
     };
     let after = &stat[stat.rfind(')').unwrap() + 1..];
-    after.split_whitespace().nth(19).and_then(|s| s.parse().ok()) == Some(start)
+    after
+        .split_whitespace()
+        .nth(19)
+        .and_then(|s| s.parse().ok())
+        == Some(start)
 }
 
 /// A container killed without poststop or delete does not keep its device:
@@ -532,7 +535,12 @@ fn a_killed_holder_or_a_reused_pid_frees_the_device() {
     let a = node_like("0:0", false);
     let id_a = container_id("killed");
     std::fs::write(a.path.join("config.json"), a.config.to_string()).unwrap();
-    detached(Command::new("crun").args(["run", "--detach", "--bundle"]).arg(&a.path).arg(&id_a));
+    detached(
+        Command::new("crun")
+            .args(["run", "--detach", "--bundle"])
+            .arg(&a.path)
+            .arg(&id_a),
+    );
     let pid = leases()["leases"][0]["pid"].as_i64().unwrap();
     // B asks for the same device while A lives: refused, naming A.
     let b = node_like("0:0", true);
@@ -605,7 +613,12 @@ fn the_wrapper_refuses_a_held_device_and_delete_releases_it() {
     };
     let a = bundle("0:1");
     let id = container_id("held");
-    detached(Command::new(&wrapper).args(["create", "--bundle"]).arg(&a.path).arg(&id));
+    detached(
+        Command::new(&wrapper)
+            .args(["create", "--bundle"])
+            .arg(&a.path)
+            .arg(&id),
+    );
     // Created, not started: the lease is the container's process's now.
     let text = std::fs::read_to_string(m.state.join("leases.json")).unwrap();
     let leases: Value = serde_json::from_str(&text).unwrap();
@@ -625,7 +638,9 @@ fn the_wrapper_refuses_a_held_device_and_delete_releases_it() {
     assert!(!out.status.success());
     let err = support::text(&out.stderr);
     assert!(
-        err.contains(&format!("mig-cdi-runtime: nvidia.com/gpu=0:1 is held by container {id}")),
+        err.contains(&format!(
+            "mig-cdi-runtime: nvidia.com/gpu=0:1 is held by container {id}"
+        )),
         "{err}"
     );
 

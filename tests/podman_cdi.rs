@@ -462,7 +462,11 @@ fn podman_holds_cdi_containers_to_the_same_rules() {
         all.extend_from_slice(args);
         let out = podman_run(&all, &[]);
         let err = text(&out.stderr) + &std::fs::read_to_string(&hook_err).unwrap_or_default();
-        assert!(!out.status.success(), "must be refused: {}", text(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "must be refused: {}",
+            text(&out.stdout)
+        );
         assert!(
             err.contains("mig-cdi-hook: ") && err.contains(needle),
             "expected our message with {needle:?}:\n{err}"
@@ -523,7 +527,12 @@ fn podman_holds_cdi_containers_to_the_same_rules() {
         "{}:/dev/nvidia-caps/nvidia-cap2",
         machine.root.join("dev/nvidia-caps/nvidia-cap2").display()
     );
-    let with_monitor = ["--device".to_string(), spec.device("0:1"), "--device".into(), monitor];
+    let with_monitor = [
+        "--device".to_string(),
+        spec.device("0:1"),
+        "--device".into(),
+        monitor,
+    ];
     refused(&with_monitor, "CAP_SYS_ADMIN is not in its bounding set");
     let mut privileged = with_monitor.to_vec();
     privileged.extend(["--cap-add".into(), "SYS_ADMIN".into()]);
