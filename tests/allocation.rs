@@ -655,3 +655,71 @@ fn the_wrapper_refuses_a_held_device_and_delete_releases_it() {
         json!([])
     );
 }
+
+/// `any:<profile>` takes only devices of that profile (the spec's
+/// `MIG_CDI_PROFILE`), CI profiles included; the surplus is refused naming
+/// the profile; an unknown profile is refused listing those there are.
+#[test]
+fn any_profile_takes_only_that_profile() {
+    let node = Node::new(&machine("a100x8"));
+    let barrier = tempfile::tempdir().unwrap();
+    let mut started: Vec<Started> = (0..6)
+        .map(|i| {
+            let how = if i % 2 == 0 {
+                Path_::CrunHook
+            } else {
+                Path_::RuncWrapper
+            };
+            start(&node, how, "any:2g.20gb", barrier.path(), true)
+        })
+        .chain([start(
+            &node,
+            Path_::RuncWrapper,
+            "any:2c.3g.40gb",
+            barrier.path(),
+            true,
+        )])
+        .chain([start(
+            &node,
+            Path_::CrunHook,
+            "any:7g.141gb",
+            barrier.path(),
+            true,
+        )])
+        .collect();
+    let fates = fates(&mut started);
+    let listing = node.leases();
+    finish(&mut started, barrier.path());
+    let held = holders(&fates[..6]);
+    assert_eq!(held.len(), 4, "{fates:?}");
+    assert_eq!(held.iter().collect::<BTreeSet<_>>().len(), 4);
+    for fate in &fates[..6] {
+        if let Fate::Refused(err) = fate {
+            assert!(
+                err.contains("no free MIG device of profile 2g.20gb: 4 exist"),
+                "{err}"
+            );
+        }
+    }
+    assert!(matches!(fates[6], Fate::Holds(_)), "{:?}", fates[6]);
+    let Fate::Refused(err) = &fates[7] else {
+        panic!("7g.141gb is no profile of an A100: {:?}", fates[7]);
+    };
+    assert!(err.contains("no MIG device of profile 7g.141gb"), "{err}");
+    assert!(
+        err.contains("2g.20gb"),
+        "names the profiles there are: {err}"
+    );
+    let mut profiles: Vec<&str> = listing["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["profile"].as_str())
+        .collect();
+    profiles.sort_unstable();
+    assert_eq!(
+        profiles,
+        ["2c.3g.40gb", "2g.20gb", "2g.20gb", "2g.20gb", "2g.20gb"],
+        "{listing}"
+    );
+}
