@@ -82,7 +82,7 @@ cat >"$work/ctr/bundle/config.json" <<JSON
 JSON
 printf '{"ociVersion":"1.0.2","id":"bench","status":"creating","pid":%s,"bundle":"%s"}' \
     "$sleeper" "$work/ctr/bundle" >"$work/state.json"
-hook=("$HOOK" --root "$work/root-8" --spec-dir "$work/cdi" --state-dir "$work/state" createRuntime)
+hook=("$HOOK" --root "$work/root-8" --spec-dir "$work/cdi" --state-dir "$work/state-hook" createRuntime)
 "${hook[@]}" <"$work/state.json"   # first run injects; the benchmark reruns keep
 hyperfine -S sh --style none --warmup 20 --runs "$RUNS" --export-json "$OUT_DIR/hook.json" \
     -n "mig-cdi-hook (8x7 spec)" "${hook[*]} < $work/state.json" \
@@ -96,7 +96,7 @@ for which in hook true; do
     b=$work/run-$which
     mkdir -p "$b"
     if [ "$which" = hook ]; then
-        entry="{\"path\":\"$HOOK\",\"args\":[\"mig-cdi-hook\",\"--root\",\"$work/root-8\",\"--spec-dir\",\"$work/cdi\",\"--state-dir\",\"$work/state\",\"createRuntime\"]}"
+        entry="{\"path\":\"$HOOK\",\"args\":[\"mig-cdi-hook\",\"--root\",\"$work/root-8\",\"--spec-dir\",\"$work/cdi\",\"--state-dir\",\"$work/state-run\",\"createRuntime\"]}"
     else
         entry='{"path":"/bin/true","args":["true"]}'
     fi
@@ -141,7 +141,7 @@ done
 #    every run (its edits are idempotent), as it does for a new container.
 ln -sf "$HOOK" "$work/mig-cdi-runtime"
 printf 'runtime = %s\nroot = %s\nspec-dir = %s\nstate-dir = %s\n' "$(command -v runc)" "$work/root-8" \
-    "$work/cdi" "$work/state" >"$work/mig-cdi-runtime.conf"
+    "$work/cdi" "$work/state-rt" >"$work/mig-cdi-runtime.conf"
 mkdir -p "$work/rt-wrap" "$work/rt-plain"
 python3 - "$work/rt-wrap/config.json" /var/lib/mig-cdi-tests/rootfs <<'PY'
 import json, subprocess, sys, tempfile, os

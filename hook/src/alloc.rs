@@ -16,6 +16,7 @@ use mig_cdi_core::paths::{classify, NodePath};
 use crate::error::HookError;
 use crate::host::Host;
 use crate::lease::{self, DeviceKey, Holder, Lease, Ledger, Liveness};
+use crate::request::{Request, Wanted as Asked};
 use crate::resolve::{Resolved, DEFAULT_KIND};
 
 /// The env entry of a MIG device that names its profile (mig-cdi-gen
@@ -371,6 +372,27 @@ pub fn claim(
     Ok(out.expect("set by a successful update"))
 }
 
+/// The device a request gets, leased: `any` allocates, a name (or `all`)
+/// resolves through the catalog and claims. A whole GPU is not leased.
+pub fn give(
+    host: &dyn Host,
+    ledger: &mut dyn Ledger,
+    catalog: &Catalog<SpecDevice>,
+    request: &Request,
+    claim: &Claim<'_>,
+) -> Result<(Resolved, Option<Lease>), HookError> {
+    if let Asked::Any { profile } = &request.wanted {
+        let (candidate, lease) = allocate(host, ledger, catalog, profile.as_deref(), claim)?;
+        return Ok((candidate.device, Some(lease)));
+    }
+    let device = crate::resolve::resolve(catalog, request)?;
+    let lease = match Wanted::of(&device) {
+        Some(wanted) => Some(self::claim(host, ledger, &wanted, claim)?),
+        None => None,
+    };
+    Ok((device, lease))
+}
+
 /// Drop `container`'s leases (all of them, or only of `key`). Returns how
 /// many were dropped.
 pub fn release(
@@ -394,7 +416,7 @@ mod tests {
     use crate::host::fake::FakeHost;
     use crate::lease::MemoryLedger;
     use crate::log::Log;
-    use crate::request::Wanted as Request;
+    use crate::request::Wanted as Req;
     use std::path::PathBuf;
 
     fn spec() -> String {
@@ -420,12 +442,7 @@ mod tests {
     }
 
     fn catalog(host: &FakeHost) -> Catalog<SpecDevice> {
-        crate::resolve::load(
-            host,
-            &[PathBuf::from("/cdi")],
-            &Request::All,
-            &mut Log::none(),
-        )
+        crate::resolve::load(host, &[PathBuf::from("/cdi")], &Req::All, &mut Log::none())
     }
 
     fn holder(container: &str, pid: i32) -> Holder {
@@ -530,12 +547,7 @@ mod tests {
         let err = allocate(
             &bare,
             &mut ledger,
-            &crate::resolve::load(
-                &bare,
-                &[PathBuf::from("/cdi")],
-                &Request::All,
-                &mut Log::none(),
-            ),
+            &crate::resolve::load(&bare, &[PathBuf::from("/cdi")], &Req::All, &mut Log::none()),
             Some("1g.18gb"),
             &by(&h),
         )

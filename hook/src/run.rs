@@ -21,7 +21,6 @@ use crate::kernel::Kernel;
 use crate::lease::{self, Holder, Lease, Ledger};
 use crate::log::Log;
 use crate::plan::{self, PlanInput};
-use crate::request::Wanted;
 use crate::resolve::{self, Resolved};
 use crate::verify;
 
@@ -57,22 +56,7 @@ pub fn run(
         by: "hook",
         share: settings.share,
     };
-    let (device, lease) = match &container.request.wanted {
-        Wanted::Any { profile } => {
-            let (candidate, lease) =
-                alloc::allocate(host, ledger, &catalog, profile.as_deref(), &claim)?;
-            (candidate.device, Some(lease))
-        }
-        _ => {
-            let device = resolve::resolve(&catalog, &container.request)?;
-            verify::nodes_only(&device)?;
-            let lease = match alloc::Wanted::of(&device) {
-                Some(wanted) => Some(alloc::claim(host, ledger, &wanted, &claim)?),
-                None => None,
-            };
-            (device, lease)
-        }
-    };
+    let (device, lease) = alloc::give(host, ledger, &catalog, &container.request, &claim)?;
     log.line(format_args!(
         "resolved {} to {} from {}; lease: {lease:?}",
         device.names.join(", "),

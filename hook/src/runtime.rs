@@ -44,7 +44,6 @@ use crate::input::{self, Read};
 use crate::lease::{Holder, Ledger};
 use crate::log::Log;
 use crate::plan::{self, Rules};
-use crate::request::Wanted;
 use crate::resolve::{self, Resolved};
 use crate::verify::{self, CheckedNode};
 
@@ -397,21 +396,7 @@ pub fn edit_bundle(
         by: "runtime",
         share: leasing.share,
     };
-    let (device, lease) = match &container.request.wanted {
-        Wanted::Any { profile } => {
-            let (candidate, lease) =
-                alloc::allocate(host, ledger, &catalog, profile.as_deref(), &claim)?;
-            (candidate.device, Some(lease))
-        }
-        _ => {
-            let device = resolve::resolve(&catalog, &container.request)?;
-            let lease = match alloc::Wanted::of(&device) {
-                Some(wanted) => Some(alloc::claim(host, ledger, &wanted, &claim)?),
-                None => None,
-            };
-            (device, lease)
-        }
-    };
+    let (device, lease) = alloc::give(host, ledger, &catalog, &container.request, &claim)?;
     log.line(format_args!("lease: {lease:?}"));
     let result = write_device(
         host,
