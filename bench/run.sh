@@ -21,9 +21,13 @@ T=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; p
 OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/mig-cdi-bench.XXXXXX)}
 mkdir -p "$OUT_DIR"
 work=$(mktemp -d /tmp/mig-cdi-bench-work.XXXXXX)
+# Lease state on a tmpfs, as /run is on a node (on this VM's ext4 the fsync
+# of each lease change would be measured instead).
+state=$(mktemp -d /dev/shm/mig-cdi-bench-state.XXXXXX)
 sleeper=
 cleanup() {
     [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
+    rm -rf "$state"
     if [ -n "${KEEP_WORK:-}" ]; then echo "work folder kept: $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -82,7 +86,7 @@ cat >"$work/ctr/bundle/config.json" <<JSON
 JSON
 printf '{"ociVersion":"1.0.2","id":"bench","status":"creating","pid":%s,"bundle":"%s"}' \
     "$sleeper" "$work/ctr/bundle" >"$work/state.json"
-hook=("$HOOK" --root "$work/root-8" --spec-dir "$work/cdi" --state-dir "$work/state-hook" createRuntime)
+hook=("$HOOK" --root "$work/root-8" --spec-dir "$work/cdi" --state-dir "$state/hook" createRuntime)
 "${hook[@]}" <"$work/state.json"   # first run injects; the benchmark reruns keep
 hyperfine -S sh --style none --warmup 20 --runs "$RUNS" --export-json "$OUT_DIR/hook.json" \
     -n "mig-cdi-hook (8x7 spec)" "${hook[*]} < $work/state.json" \
@@ -96,7 +100,7 @@ for which in hook true; do
     b=$work/run-$which
     mkdir -p "$b"
     if [ "$which" = hook ]; then
-        entry="{\"path\":\"$HOOK\",\"args\":[\"mig-cdi-hook\",\"--root\",\"$work/root-8\",\"--spec-dir\",\"$work/cdi\",\"--state-dir\",\"$work/state-run\",\"createRuntime\"]}"
+        entry="{\"path\":\"$HOOK\",\"args\":[\"mig-cdi-hook\",\"--root\",\"$work/root-8\",\"--spec-dir\",\"$work/cdi\",\"--state-dir\",\"$state/run\",\"createRuntime\"]}"
     else
         entry='{"path":"/bin/true","args":["true"]}'
     fi
@@ -141,7 +145,7 @@ done
 #    every run (its edits are idempotent), as it does for a new container.
 ln -sf "$HOOK" "$work/mig-cdi-runtime"
 printf 'runtime = %s\nroot = %s\nspec-dir = %s\nstate-dir = %s\n' "$(command -v runc)" "$work/root-8" \
-    "$work/cdi" "$work/state-rt" >"$work/mig-cdi-runtime.conf"
+    "$work/cdi" "$state/rt" >"$work/mig-cdi-runtime.conf"
 mkdir -p "$work/rt-wrap" "$work/rt-plain"
 python3 - "$work/rt-wrap/config.json" /var/lib/mig-cdi-tests/rootfs <<'PY'
 import json, subprocess, sys, tempfile, os
@@ -164,13 +168,9 @@ alternate runtime \
 
 # 5. One allocation under 32-way contention: 32 hook processes at once,
 #    all asking `any`, against 32 at once each naming its own device, the
-#    same lease state; p50 and p99 per process. The state is on a tmpfs,
-#    as /run is on a node (on this VM's ext4 the fsync of every change adds
-#    its cost to both).
-state=$(mktemp -d /dev/shm/mig-cdi-bench-state.XXXXXX)
-STATE_DIR=$state python3 bench/contention.py "$HOOK" "$work/root-8" "$work/cdi" "$work" "$sleeper" \
+#    same lease state; p50 and p99 per process.
+STATE_DIR=$state/contention python3 bench/contention.py "$HOOK" "$work/root-8" "$work/cdi" "$work" "$sleeper" \
     "$work/ctr/rootfs" "$OUT_DIR/contention.json" "${CONTENTION_ROUNDS:-30}"
-rm -rf "$state"
 
 python3 bench/report.py "$OUT_DIR"
 echo "raw results: $OUT_DIR"

@@ -528,11 +528,14 @@ pub fn apply_edits(
     let resources = object_at(linux, "resources")?;
     let allow = array_at(resources, "devices")?;
     for node in nodes {
-        if !cgroup::missing(rules, node.major, node.minor, node.access).is_empty() {
-            allow.push(json!({
-                "allow": true, "type": "c", "major": node.major, "minor": node.minor,
-                "access": node.access.to_string(),
-            }));
+        let rule = json!({
+            "allow": true, "type": "c", "major": node.major, "minor": node.minor,
+            "access": node.access.to_string(),
+        });
+        if !cgroup::missing(rules, node.major, node.minor, node.access).is_empty()
+            && !allow.contains(&rule)
+        {
+            allow.push(rule);
         }
     }
     if !other.env.is_empty() {
@@ -557,7 +560,11 @@ pub fn apply_edits(
             let mut entry = json!({"destination": destination, "source": source,
                 "options": mount.get("options").cloned().unwrap_or(json!([]))});
             entry["type"] = mount.get("type").cloned().unwrap_or(json!("bind"));
-            mounts.push(entry);
+            // Idempotent: a bundle edited twice (a retried create) gets
+            // each edit once.
+            if !mounts.contains(&entry) {
+                mounts.push(entry);
+            }
         }
     }
     for hook in &other.hooks {
@@ -577,7 +584,10 @@ pub fn apply_edits(
                 entry[key] = v.clone();
             }
         }
-        array_at(object_at(config, "hooks")?, stage)?.push(entry);
+        let hooks = array_at(object_at(config, "hooks")?, stage)?;
+        if !hooks.contains(&entry) {
+            hooks.push(entry);
+        }
     }
     Ok(())
 }
@@ -843,6 +853,9 @@ mod tests {
         let mut again = config.clone();
         apply_edits(&mut again, &nodes, &rules, &OtherEdits::default()).unwrap();
         assert_eq!(again["linux"]["devices"], config["linux"]["devices"]);
+        // And for the same edits again: one mount, one hook, one env entry.
+        apply_edits(&mut again, &nodes, &rules, &other).unwrap();
+        assert_eq!(again, config);
         // A hook without its own env is refused.
         let bad = OtherEdits {
             hooks: vec![json!({"hookName": "createContainer", "path": "/bin/h"})],
