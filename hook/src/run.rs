@@ -182,18 +182,43 @@ pub fn verify_config(
     Ok(Verdict::Leased(lease))
 }
 
-/// `poststop`: the container is gone; so are its leases.
+/// `poststop`: the container is gone; so are its leases. A lease store
+/// that cannot be read or changed is said on stderr but fails nothing (the
+/// container has stopped; its lease ends with its process anyway), and a
+/// container that holds no lease takes no exclusive lock.
 pub fn poststop(stdin: &[u8], ledger: &mut dyn Ledger, log: &mut Log) -> Result<usize, HookError> {
     let state = crate::state::State::parse(stdin)?;
     let Some(id) = state.id.as_deref().filter(|id| !id.is_empty()) else {
         log.line(format_args!("poststop: the state names no container id"));
         return Ok(0);
     };
-    let dropped = alloc::release(ledger, id, None)?;
-    log.line(format_args!(
-        "poststop: released {dropped} lease(s) of {id}"
-    ));
-    Ok(dropped)
+    let held = match ledger.snapshot() {
+        Ok(leases) => leases.iter().any(|l| l.container == id),
+        Err(err) => {
+            warn(log, &format!("poststop {id}: {err}"));
+            return Ok(0);
+        }
+    };
+    if !held {
+        return Ok(0);
+    }
+    match alloc::release(ledger, id, None) {
+        Ok(dropped) => {
+            log.line(format_args!(
+                "poststop: released {dropped} lease(s) of {id}"
+            ));
+            Ok(dropped)
+        }
+        Err(err) => {
+            warn(log, &format!("poststop {id}: {err}"));
+            Ok(0)
+        }
+    }
+}
+
+fn warn(log: &mut Log, message: &str) {
+    log.line(format_args!("warning: {message}"));
+    eprintln!("mig-cdi-hook: warning: {message}");
 }
 
 /// `leases`: the list, as text or JSON.

@@ -422,3 +422,16 @@ fn any_picks_the_first_free_device_and_a_later_refusal_frees_it() {
     let text = case.refused("lease", "no free MIG device: 2 exist");
     assert!(text.contains("0:0 (container c2, pid 5000)"), "{text}");
 }
+
+#[test]
+fn poststop_of_a_container_without_leases_changes_nothing() {
+    let mut case = Case::new(config(&["NVIDIA_VISIBLE_DEVICES=0:0"], rules_for_0_0()));
+    case.run().expect("injected");
+    let writes = case.ledger.writes;
+    assert_eq!(case.stop("other"), 0);
+    assert_eq!(
+        case.ledger.writes, writes,
+        "no write for a container without leases"
+    );
+    assert_eq!(case.stop("c1"), 1);
+}
