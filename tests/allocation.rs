@@ -123,7 +123,7 @@ impl Node {
 
 /// How a container is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Path_ {
+enum Via {
     /// crun with mig-cdi-hook as createRuntime and poststop hook.
     CrunHook,
     /// runc through mig-cdi-runtime.
@@ -133,7 +133,7 @@ enum Path_ {
 /// One container started in the background.
 struct Started {
     id: String,
-    how: Path_,
+    how: Via,
     child: Child,
     bundle: Bundle,
 }
@@ -144,7 +144,7 @@ impl Started {
     }
 }
 
-fn start(node: &Node, how: Path_, request: &str, barrier: &Path, release: bool) -> Started {
+fn start(node: &Node, how: Via, request: &str, barrier: &Path, release: bool) -> Started {
     let mut b = Bundle::new(Path::new(support::ROOTFS), HOLD);
     b.env(&format!("NVIDIA_VISIBLE_DEVICES={request}"));
     b.config["mounts"].as_array_mut().unwrap().push(json!({
@@ -155,7 +155,7 @@ fn start(node: &Node, how: Path_, request: &str, barrier: &Path, release: bool) 
     let mut cmd = Command::new("timeout");
     cmd.arg("120");
     match how {
-        Path_::CrunHook => {
+        Via::CrunHook => {
             if release {
                 b.hooks_with_release(&node.hook_args());
             } else {
@@ -164,7 +164,7 @@ fn start(node: &Node, how: Path_, request: &str, barrier: &Path, release: bool) 
             b.config["annotations"]["run.oci.hooks.stderr"] = json!(b.path.join("hook-stderr"));
             cmd.arg("crun");
         }
-        Path_::RuncWrapper => {
+        Via::RuncWrapper => {
             // The runtime gets the device rules from the wrapper.
             b.config["linux"]["resources"]["devices"] = json!([]);
             cmd.arg(&node.wrapper);
@@ -191,6 +191,21 @@ fn start(node: &Node, how: Path_, request: &str, barrier: &Path, release: bool) 
         child,
         bundle: b,
     }
+}
+
+/// `count` containers asking `request`, started at once, alternating the
+/// two paths (`first` first).
+fn fleet(node: &Node, count: usize, request: &str, barrier: &Path, first: Via) -> Vec<Started> {
+    let other = match first {
+        Via::CrunHook => Via::RuncWrapper,
+        Via::RuncWrapper => Via::CrunHook,
+    };
+    (0..count)
+        .map(|i| {
+            let how = if i % 2 == 0 { first } else { other };
+            start(node, how, request, barrier, true)
+        })
+        .collect()
 }
 
 /// What a container did before the barrier.
@@ -255,8 +270,8 @@ fn finish(started: &mut [Started], barrier: &Path) {
     for s in started.iter_mut() {
         let _ = s.child.wait();
         let runtime = match s.how {
-            Path_::CrunHook => "crun",
-            Path_::RuncWrapper => "runc",
+            Via::CrunHook => "crun",
+            Via::RuncWrapper => "runc",
         };
         let _ = Command::new(runtime)
             .args(["delete", "--force", &s.id])
@@ -292,16 +307,7 @@ fn thirty_two_containers_at_once_get_thirty_two_devices() {
     let node = Node::new(&bench_8x7());
     assert_eq!(node.mig_devices(), 56);
     let barrier = tempfile::tempdir().unwrap();
-    let mut started: Vec<Started> = (0..32)
-        .map(|i| {
-            let how = if i % 2 == 0 {
-                Path_::CrunHook
-            } else {
-                Path_::RuncWrapper
-            };
-            start(&node, how, "any", barrier.path(), true)
-        })
-        .collect();
+    let mut started = fleet(&node, 32, "any", barrier.path(), Via::CrunHook);
     let fates = fates(&mut started);
     let held = holders(&fates);
     let listing = node.leases();
@@ -341,16 +347,7 @@ fn the_surplus_is_refused_with_the_count_and_the_holders() {
     let total = node.mig_devices();
     assert!(total < 32, "a100x8 has {total} MIG devices");
     let barrier = tempfile::tempdir().unwrap();
-    let mut started: Vec<Started> = (0..32)
-        .map(|i| {
-            let how = if i % 2 == 0 {
-                Path_::RuncWrapper
-            } else {
-                Path_::CrunHook
-            };
-            start(&node, how, "any", barrier.path(), true)
-        })
-        .collect();
+    let mut started = fleet(&node, 32, "any", barrier.path(), Via::RuncWrapper);
     let fates = fates(&mut started);
     finish(&mut started, barrier.path());
     let held = holders(&fates);
@@ -380,16 +377,12 @@ fn random_kills_never_corrupt_leases_or_give_a_device_twice() {
     for round in 0..100 {
         let barrier = tempfile::tempdir().unwrap();
         let count = 3 + rng.below(6) as usize;
-        let mut started: Vec<Started> = (0..count)
-            .map(|i| {
-                let how = if (round + i) % 2 == 0 {
-                    Path_::CrunHook
-                } else {
-                    Path_::RuncWrapper
-                };
-                start(&node, how, "any", barrier.path(), true)
-            })
-            .collect();
+        let first = if round % 2 == 0 {
+            Via::CrunHook
+        } else {
+            Via::RuncWrapper
+        };
+        let mut started = fleet(&node, count, "any", barrier.path(), first);
         for s in &started {
             if rng.below(3) == 0 {
                 std::thread::sleep(Duration::from_micros(rng.below(30_000)));
@@ -663,30 +656,21 @@ fn the_wrapper_refuses_a_held_device_and_delete_releases_it() {
 fn any_profile_takes_only_that_profile() {
     let node = Node::new(&machine("a100x8"));
     let barrier = tempfile::tempdir().unwrap();
-    let mut started: Vec<Started> = (0..6)
-        .map(|i| {
-            let how = if i % 2 == 0 {
-                Path_::CrunHook
-            } else {
-                Path_::RuncWrapper
-            };
-            start(&node, how, "any:2g.20gb", barrier.path(), true)
-        })
-        .chain([start(
-            &node,
-            Path_::RuncWrapper,
-            "any:2c.3g.40gb",
-            barrier.path(),
-            true,
-        )])
-        .chain([start(
-            &node,
-            Path_::CrunHook,
-            "any:7g.141gb",
-            barrier.path(),
-            true,
-        )])
-        .collect();
+    let mut started = fleet(&node, 6, "any:2g.20gb", barrier.path(), Via::CrunHook);
+    started.push(start(
+        &node,
+        Via::RuncWrapper,
+        "any:2c.3g.40gb",
+        barrier.path(),
+        true,
+    ));
+    started.push(start(
+        &node,
+        Via::CrunHook,
+        "any:7g.141gb",
+        barrier.path(),
+        true,
+    ));
     let fates = fates(&mut started);
     let listing = node.leases();
     finish(&mut started, barrier.path());
