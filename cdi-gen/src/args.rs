@@ -227,6 +227,7 @@ impl DriverArgs {
         Ok(Some(VerifyHook {
             path: hook_path_text(path)?,
             state_dir,
+            extra: Vec::new(),
         }))
     }
 }

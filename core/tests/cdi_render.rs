@@ -169,6 +169,7 @@ fn a_verify_hook_gives_each_mig_device_its_verify_and_release_hooks() {
             verify_hook: Some(VerifyHook {
                 path: "/opt/x/mig-cdi-hook".into(),
                 state_dir: state_dir.map(String::from),
+                extra: Vec::new(),
             }),
             ..RenderOptions::default()
         };

@@ -94,13 +94,10 @@ pub fn check(host: &dyn Host, config: &Config) -> Result<Option<Found>, HookErro
         Err(_) if !named_nvidia => return Ok(None),
         Err(err) => return Err(CheckError::Driver(err.to_string()).into()),
     };
-    let (Some(nvidia), caps_major) = (
+    let (Some(nvidia), Some(caps_major)) = (
         driver.major(NVIDIA_MAJOR_NAME),
         driver.major(CAPS_MAJOR_NAME),
     ) else {
-        return Ok(None);
-    };
-    let Some(caps_major) = caps_major else {
         return Ok(None);
     };
     let gpus: Vec<u32> = devices

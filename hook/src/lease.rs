@@ -87,6 +87,33 @@ pub struct Lease {
     pub shared: bool,
 }
 
+impl Holder {
+    /// Container `id` (from the OCI state, or a runtime's command line) and
+    /// process `pid`, with that process's start time as the host tells it.
+    pub fn of(
+        host: &dyn Host,
+        id: Option<&str>,
+        pid: i32,
+    ) -> Result<Self, crate::error::HookError> {
+        let container = id
+            .filter(|id| !id.is_empty())
+            .ok_or(crate::alloc::AllocError::NoContainerId)?
+            .to_string();
+        let start = host
+            .process_start(pid)
+            .ok_or_else(|| crate::error::HookError::Io {
+                op: "read the start time of the holder's process from",
+                path: format!("/proc/{pid}/stat").into(),
+                source: io::Error::from(io::ErrorKind::NotFound),
+            })?;
+        Ok(Self {
+            container,
+            pid,
+            start,
+        })
+    }
+}
+
 impl Lease {
     pub fn holder(&self) -> Holder {
         Holder {
@@ -255,7 +282,7 @@ impl FileLedger {
             .write(true)
             .create(true)
             .mode(0o600)
-            .custom_flags(libc_flags())
+            .custom_flags(no_follow())
             .open(&path)
             .map_err(Self::io("open the lease lock", &path))?;
         Flock::lock(file, arg).map_err(|(_, errno)| Self::io("lock", &path)(io::Error::from(errno)))
@@ -265,7 +292,7 @@ impl FileLedger {
         let path = self.dir.join(LEASES);
         let file = match OpenOptions::new()
             .read(true)
-            .custom_flags(libc_flags())
+            .custom_flags(no_follow())
             .open(&path)
         {
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -325,7 +352,7 @@ impl FileLedger {
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .custom_flags(libc_flags())
+                .custom_flags(no_follow())
                 .open(&tmp)?;
             file.write_all(&bytes)?;
             file.sync_data()?;
@@ -340,7 +367,7 @@ impl FileLedger {
 
 /// `O_NOFOLLOW | O_CLOEXEC`: a symlink planted at a state file's name is
 /// never followed.
-fn libc_flags() -> i32 {
+fn no_follow() -> i32 {
     (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC).bits()
 }
 

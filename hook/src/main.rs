@@ -19,10 +19,9 @@ use std::process::ExitCode;
 use mig_cdi_hook::alloc;
 use mig_cdi_hook::cli::{self, Action, Settings};
 use mig_cdi_hook::error::HookError;
-use mig_cdi_hook::host::Host;
 use mig_cdi_hook::host::RealHost;
 use mig_cdi_hook::input::MAX_CONFIG_BYTES;
-use mig_cdi_hook::lease::{FileLedger, Holder};
+use mig_cdi_hook::lease::FileLedger;
 use mig_cdi_hook::runtime::{self, Edited, Invocation};
 use mig_cdi_hook::{kernel, log, run};
 
@@ -97,15 +96,10 @@ fn runtime_main(args: Vec<OsString>, beside: Option<std::path::PathBuf>) -> Exit
     match (invocation.command.as_deref(), &invocation.container) {
         (Some("create" | "run"), container) => {
             let host = RealHost::new(&settings.root);
-            let pid = std::process::id() as i32;
-            let holder = Holder {
-                container: container.clone().unwrap_or_default(),
-                pid,
-                start: host.process_start(pid).unwrap_or_default(),
-            };
             let exe = std::env::current_exe().unwrap_or_default();
             let leasing = runtime::LeaseSettings {
-                holder: &holder,
+                container: container.as_deref(),
+                pid: std::process::id() as i32,
                 share: settings.share,
                 state_dir: &settings.state_dir,
                 root: &settings.root,

@@ -9,7 +9,7 @@
 //! both passed in, so the whole run is tested in memory (see the tests
 //! below) and `main` only picks the real ones.
 
-use crate::alloc::{self, AllocError, Claim};
+use crate::alloc::{self, Claim};
 use crate::cdi_check;
 use crate::cli::{Action, Settings};
 use crate::container;
@@ -50,7 +50,7 @@ pub fn run(
     log.line(format_args!("request: {}", container.request.source));
 
     let catalog = resolve::load(host, &settings.spec_dirs, &container.request.wanted, log);
-    let holder = holder(host, input.state.id.as_deref(), input.pid)?;
+    let holder = Holder::of(host, input.state.id.as_deref(), input.pid)?;
     let claim = Claim {
         holder: &holder,
         by: "hook",
@@ -69,24 +69,6 @@ pub fn run(
         let _ = alloc::release(ledger, &lease.container, Some(&lease.device));
     }
     result
-}
-
-/// The container's holder identity: its id, and its init process.
-fn holder(host: &dyn Host, id: Option<&str>, pid: i32) -> Result<Holder, HookError> {
-    let container = id
-        .filter(|id| !id.is_empty())
-        .ok_or(AllocError::NoContainerId)?
-        .to_string();
-    let start = host.process_start(pid).ok_or_else(|| HookError::Io {
-        op: "read the start time of the container's process from",
-        path: format!("/proc/{pid}/stat").into(),
-        source: std::io::Error::from(std::io::ErrorKind::NotFound),
-    })?;
-    Ok(Holder {
-        container,
-        pid,
-        start,
-    })
 }
 
 /// Verify, plan and apply one resolved device.
@@ -167,7 +149,7 @@ pub fn verify_config(
         "verified: one MIG device, {} ({})",
         found.wanted.name, found.wanted.key
     ));
-    let holder = holder(host, state.id.as_deref(), state.pid()?)?;
+    let holder = Holder::of(host, state.id.as_deref(), state.pid()?)?;
     let lease = alloc::claim(
         host,
         ledger,

@@ -31,11 +31,10 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use mig_cdi_core::cdi::render::VerifyHook;
 use mig_cdi_core::cdi::view::OtherEdits;
 use mig_cdi_core::cgroup;
 use serde_json::{json, Value};
-
-use mig_cdi_core::cdi::render::HOOK_ENV;
 
 use crate::alloc::{self, Claim};
 use crate::error::HookError;
@@ -349,9 +348,13 @@ pub enum Edited {
     Device { name: String, nodes: Vec<String> },
 }
 
-/// How the wrapper leases: who holds, where, and which hooks carry it on.
+/// How the wrapper leases: for which container, where, and which hooks
+/// carry the lease on.
 pub struct LeaseSettings<'a> {
-    pub holder: &'a Holder,
+    /// The container id from the command line.
+    pub container: Option<&'a str>,
+    /// This process (it becomes the real runtime's `create`).
+    pub pid: i32,
     pub share: bool,
     pub state_dir: &'a Path,
     /// The host root the wrapper reads the driver under (`--root` of the
@@ -380,9 +383,7 @@ pub fn edit_bundle(
         return Ok(Edited::Untouched("no MIG device requested".into()));
     };
     log.line(format_args!("request: {}", container.request.source));
-    if leasing.holder.container.is_empty() {
-        return Err(alloc::AllocError::NoContainerId.into());
-    }
+    let holder = Holder::of(host, leasing.container, leasing.pid)?;
     if !leasing.exe.is_absolute() {
         return Err(HookError::Usage(
             "cannot tell this program's own path (for the lease hooks); run it by an absolute \
@@ -392,7 +393,7 @@ pub fn edit_bundle(
     }
     let catalog = resolve::load(host, spec_dirs, &container.request.wanted, log);
     let claim = Claim {
-        holder: leasing.holder,
+        holder: &holder,
         by: "runtime",
         share: leasing.share,
     };
@@ -465,33 +466,27 @@ fn write_device(
 
 /// `verify` at createRuntime moves the lease from this process (which
 /// becomes the real runtime's `create`) to the container's own process;
-/// `poststop` ends it when the runtime deletes the container.
+/// `poststop` ends it when the runtime deletes the container. The same
+/// hooks `mig-cdi-gen generate --hook-path` writes, with the wrapper's
+/// state dir, `--root` and `--share`.
 fn lease_hooks(leasing: &LeaseSettings<'_>) -> Vec<Value> {
-    ["verify", "poststop"]
-        .into_iter()
-        .zip(["createRuntime", "poststop"])
-        .map(|(stage, hook_name)| {
-            let mut args = vec![
-                "mig-cdi-hook".to_string(),
-                stage.to_string(),
-                "--state-dir".to_string(),
-                leasing.state_dir.display().to_string(),
-            ];
-            if leasing.root != Path::new("/") {
-                args.push("--root".into());
-                args.push(leasing.root.display().to_string());
-            }
-            if leasing.share {
-                args.push("--share".into());
-            }
-            json!({
-                "hookName": hook_name,
-                "path": leasing.exe.display().to_string(),
-                "args": args,
-                "env": [HOOK_ENV],
-            })
-        })
-        .collect()
+    let mut extra = Vec::new();
+    if leasing.root != Path::new("/") {
+        extra.push("--root".to_string());
+        extra.push(leasing.root.display().to_string());
+    }
+    if leasing.share {
+        extra.push("--share".into());
+    }
+    VerifyHook {
+        path: leasing.exe.display().to_string(),
+        state_dir: Some(leasing.state_dir.display().to_string()),
+        extra,
+    }
+    .hooks()
+    .iter()
+    .map(|hook| serde_json::to_value(hook).expect("a hook serializes"))
+    .collect()
 }
 
 /// The CDI edits of one device, applied to an OCI config as a CDI runtime

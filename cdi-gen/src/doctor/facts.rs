@@ -454,6 +454,7 @@ fn verify_hook_like(old: &Spec) -> Option<VerifyHook> {
     Some(VerifyHook {
         path: hook.path.clone(),
         state_dir,
+        extra: Vec::new(),
     })
 }
 

@@ -126,12 +126,15 @@ pub struct VerifyHook {
     /// Where the hook keeps its leases (`--state-dir DIR`), when not its
     /// default.
     pub state_dir: Option<String>,
+    /// Further arguments of both hooks, after `--state-dir` (none from the
+    /// generator; mig-cdi-runtime passes its `--root` and `--share`).
+    pub extra: Vec<String>,
 }
 
 impl VerifyHook {
     /// `createRuntime` `verify`, then `poststop` `poststop`: the stage
-    /// word first, then `--state-dir DIR` when given; [`HOOK_ENV`] as the
-    /// whole environment.
+    /// word first, then `--state-dir DIR` when given, then `extra`;
+    /// [`HOOK_ENV`] as the whole environment.
     pub fn hooks(&self) -> Vec<Hook> {
         [("createRuntime", "verify"), ("poststop", "poststop")]
             .into_iter()
@@ -141,6 +144,7 @@ impl VerifyHook {
                     args.push("--state-dir".into());
                     args.push(dir.clone());
                 }
+                args.extend(self.extra.iter().cloned());
                 Hook {
                     hook_name: stage.into(),
                     path: self.path.clone(),
