@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mig_cdi_testkit::e2e::{self as support, FakeMachine};
-use mig_cdi_testkit::hook::{container_id, Bundle, Machine, Runtime};
+use mig_cdi_testkit::hook::{container_id, leases_json, start_time, Bundle, Machine, Runtime};
 use mig_cdi_testkit::paths::repo_root;
 use mig_cdi_testkit::rng::Rng;
 use serde_json::{json, Value};
@@ -110,14 +110,7 @@ impl Node {
 
     /// `mig-cdi-hook leases --json`.
     fn leases(&self) -> Value {
-        let out = Command::new(support::bin("mig-cdi-hook"))
-            .arg("--state-dir")
-            .arg(self.state.path())
-            .args(["leases", "--json"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", support::text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        leases_json(self.state.path())
     }
 }
 
@@ -144,23 +137,28 @@ impl Started {
     }
 }
 
-fn start(node: &Node, how: Via, request: &str, barrier: &Path, release: bool) -> Started {
+/// A bundle that asks for `request` and runs [`HOLD`] with `barrier`
+/// mounted at `/barrier`.
+fn hold_bundle(request: &str, barrier: &Path) -> Bundle {
     let mut b = Bundle::new(Path::new(support::ROOTFS), HOLD);
     b.env(&format!("NVIDIA_VISIBLE_DEVICES={request}"));
     b.config["mounts"].as_array_mut().unwrap().push(json!({
         "destination": "/barrier", "type": "bind", "source": barrier,
         "options": ["rbind", "ro"],
     }));
+    b
+}
+
+/// Start a container asking for `request` through `how`, with the
+/// poststop release hook.
+fn start(node: &Node, how: Via, request: &str, barrier: &Path) -> Started {
+    let mut b = hold_bundle(request, barrier);
     let id = container_id("alloc");
     let mut cmd = Command::new("timeout");
     cmd.arg("120");
     match how {
         Via::CrunHook => {
-            if release {
-                b.hooks_with_release(&node.hook_args());
-            } else {
-                b.hook("createRuntime", &node.hook_args());
-            }
+            b.hooks_with_release(&node.hook_args());
             b.config["annotations"]["run.oci.hooks.stderr"] = json!(b.path.join("hook-stderr"));
             cmd.arg("crun");
         }
@@ -203,7 +201,7 @@ fn fleet(node: &Node, count: usize, request: &str, barrier: &Path, first: Via) -
     (0..count)
         .map(|i| {
             let how = if i % 2 == 0 { first } else { other };
-            start(node, how, request, barrier, true)
+            start(node, how, request, barrier)
         })
         .collect()
 }
@@ -452,23 +450,17 @@ fn reap_orphans(node: &Node) -> usize {
                 .collect::<Vec<_>>()
         })
         .collect();
+    let text = std::fs::read_to_string(node.state.path().join("leases.json")).unwrap_or_default();
+    let leases: Value = serde_json::from_str(&text).unwrap_or(json!({"leases": []}));
     let mut reaped = 0;
-    for lease in node.leases()["leases"].as_array().unwrap() {
-        let container = lease["container"].as_str().unwrap();
-        if lease["state"] == "live" && !known.contains(container) {
-            let pid = lease["pid"].as_i64().unwrap();
-            let start = std::fs::read_to_string(node.state.path().join("leases.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .and_then(|v| {
-                    v["leases"]
-                        .as_array()?
-                        .iter()
-                        .find(|l| l["pid"] == pid)
-                        .and_then(|l| l["start"].as_u64())
-                });
+    for lease in leases["leases"].as_array().unwrap() {
+        let (pid, start) = (
+            lease["pid"].as_i64().unwrap(),
+            lease["start"].as_u64().unwrap(),
+        );
+        if alive(pid, start) && !known.contains(lease["container"].as_str().unwrap()) {
             kill(&pid.to_string());
-            while start.is_some_and(|s| alive(pid, s)) {
+            while alive(pid, start) {
                 std::thread::sleep(Duration::from_millis(5));
             }
             reaped += 1;
@@ -487,15 +479,7 @@ fn kill(target: &str) {
 
 /// Is `pid` alive with this start time (`/proc/<pid>/stat` field 22)?
 fn alive(pid: i64, start: u64) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let after = &stat[stat.rfind(')').unwrap() + 1..];
-    after
-        .split_whitespace()
-        .nth(19)
-        .and_then(|s| s.parse().ok())
-        == Some(start)
+    start_time(pid) == Some(start)
 }
 
 /// A container killed without poststop or delete does not keep its device:
@@ -506,12 +490,7 @@ fn a_killed_holder_or_a_reused_pid_frees_the_device() {
     let barrier = tempfile::tempdir().unwrap();
     let args = m.hook_args();
     let node_like = |request: &str, release: bool| {
-        let mut b = Bundle::new(Path::new(support::ROOTFS), HOLD);
-        b.env(&format!("NVIDIA_VISIBLE_DEVICES={request}"));
-        b.config["mounts"].as_array_mut().unwrap().push(json!({
-            "destination": "/barrier", "type": "bind", "source": barrier.path(),
-            "options": ["rbind", "ro"],
-        }));
+        let mut b = hold_bundle(request, barrier.path());
         if release {
             b.hooks_with_release(&args);
         } else {
@@ -558,13 +537,7 @@ fn a_killed_holder_or_a_reused_pid_frees_the_device() {
     // right start time it holds.
     let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
     let spid = sleeper.id() as i64;
-    let stat = std::fs::read_to_string(format!("/proc/{spid}/stat")).unwrap();
-    let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let start = start_time(spid).unwrap();
     for (their_start, given) in [(start + 1, true), (start, false)] {
         let forged = json!({"version": 1, "leases": [{
             "device": {"gpu": 0, "caps": [21, 22]}, "name": "nvidia.com/gpu=0:1",
@@ -594,13 +567,8 @@ fn the_wrapper_refuses_a_held_device_and_delete_releases_it() {
     let wrapper = mig_cdi_testkit::hook::install_runtime(dir.path(), Runtime::Runc, &m);
     let barrier = tempfile::tempdir().unwrap();
     let bundle = |request: &str| {
-        let mut b = Bundle::new(Path::new(support::ROOTFS), HOLD);
-        b.env(&format!("NVIDIA_VISIBLE_DEVICES={request}"));
+        let mut b = hold_bundle(request, barrier.path());
         b.config["linux"]["resources"]["devices"] = json!([]);
-        b.config["mounts"].as_array_mut().unwrap().push(json!({
-            "destination": "/barrier", "type": "bind", "source": barrier.path(),
-            "options": ["rbind", "ro"],
-        }));
         std::fs::write(b.path.join("config.json"), b.config.to_string()).unwrap();
         b
     };
@@ -662,15 +630,8 @@ fn any_profile_takes_only_that_profile() {
         Via::RuncWrapper,
         "any:2c.3g.40gb",
         barrier.path(),
-        true,
     ));
-    started.push(start(
-        &node,
-        Via::CrunHook,
-        "any:7g.141gb",
-        barrier.path(),
-        true,
-    ));
+    started.push(start(&node, Via::CrunHook, "any:7g.141gb", barrier.path()));
     let fates = fates(&mut started);
     let listing = node.leases();
     finish(&mut started, barrier.path());

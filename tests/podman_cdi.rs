@@ -431,15 +431,10 @@ fn verified_spec(machine: &FakeMachine, state: &Path) -> InstalledSpec {
 
 /// The leases in `state`, as `mig-cdi-hook leases --json` lists them.
 fn leases(state: &Path) -> Vec<serde_json::Value> {
-    let out = Command::new(bin("mig-cdi-hook"))
-        .arg("--state-dir")
-        .arg(state)
-        .args(["leases", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["leases"].as_array().unwrap().clone()
+    mig_cdi_testkit::hook::leases_json(state)["leases"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 /// podman (crun) with a spec whose MIG devices carry the verify hook: one

@@ -613,6 +613,26 @@ pub fn podman_run(hooks_dir: &Path, runtime: Option<&str>, args: &[&str]) -> Ran
     Ran::from(out, Some(&stderr_file))
 }
 
+/// `mig-cdi-hook --state-dir STATE leases --json`, asserted to succeed.
+pub fn leases_json(state: &Path) -> Value {
+    let out = Command::new(support::bin("mig-cdi-hook"))
+        .arg("--state-dir")
+        .arg(state)
+        .args(["leases", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", support::text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// When process `pid` started (`/proc/<pid>/stat` field 22, counted after
+/// the command name); `None` when there is no such process.
+pub fn start_time(pid: i64) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// A writable copy of the busybox root filesystem.
 pub fn rootfs_copy(parent: &Path) -> PathBuf {
     let dest = parent.join("rootfs");
