@@ -290,14 +290,26 @@ impl FileLedger {
 
     fn read(&self) -> Result<Vec<Lease>, LeaseError> {
         let path = self.dir.join(LEASES);
+        // Not following a symlink, never waiting on a FIFO someone put
+        // there, regular files only.
         let file = match OpenOptions::new()
             .read(true)
-            .custom_flags(no_follow())
+            .custom_flags(no_follow() | nix::fcntl::OFlag::O_NONBLOCK.bits())
             .open(&path)
         {
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             other => other.map_err(Self::io("open", &path))?,
         };
+        let kind = file
+            .metadata()
+            .map_err(Self::io("inspect", &path))?
+            .file_type();
+        if !kind.is_file() {
+            return Err(LeaseError::Corrupt {
+                path,
+                why: format!("it is {}", mig_cdi_core::fsread::describe(kind)),
+            });
+        }
         let mut bytes = Vec::new();
         file.take(MAX_BYTES + 1)
             .read_to_end(&mut bytes)
@@ -544,6 +556,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot open"), "{err}");
+
+        let fifo = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(&fifo.path().join(LEASES), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = FileLedger::new(fifo.path())
+            .snapshot()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("leases.json (it is a FIFO"), "{err}");
 
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(other.path(), &link).unwrap();
